@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { SluiceError } from './errors.ts';
+import { datasetRoutes } from './routes/datasets.ts';
+import { healthRoutes } from './routes/health.ts';
+import { queryRoutes } from './routes/query.ts';
+import type { Services } from './services.ts';
+
+export interface BuildOptions {
+  readonly services: Services;
+  readonly logger?: boolean;
+}
+
+/** Builds the HTTP API. Tests call it and use `app.inject()`; start.ts listens on a port. */
+export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const { services } = opts;
+  const app = Fastify({
+    logger: opts.logger ? { level: services.config.logLevel } : false,
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+    // Never echo request bodies into logs: they may carry SQL literals.
+    disableRequestLogging: false,
+  });
+
+  app.setErrorHandler((err: FastifyError | SluiceError, req, reply) => {
+    const known = toSluiceError(err);
+    if (known.code === 'INTERNAL') req.log.error({ err }, 'unexpected error');
+    void reply.status(known.statusCode).send({
+      error: { code: known.code, message: known.message, requestId: req.id },
+    });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({
+      error: { code: 'NOT_FOUND', message: 'no such endpoint', requestId: req.id },
+    });
+  });
+
+  await app.register(healthRoutes);
+  await app.register(datasetRoutes, { services });
+  await app.register(queryRoutes, { services });
+  return app;
+}
+
+/** Maps anything thrown to one of our errors without leaking internals. */
+function toSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const e = err as FastifyError;
+  if (e.validation) {
+    const first = e.validation[0];
+    const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : 'body';
+    return new SluiceError('BAD_REQUEST', `${where || 'body'} ${first?.message ?? 'is not valid'}`);
+  }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new SluiceError('PAYLOAD_TOO_LARGE', 'the request body is too large');
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new SluiceError('BAD_REQUEST', 'the request body must be JSON');
+  }
+  if (e.statusCode === 400 || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return new SluiceError('BAD_REQUEST', 'the request body is not valid JSON');
+  }
+  return new SluiceError('INTERNAL', 'an internal error occurred');
+}
