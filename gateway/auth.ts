@@ -5,6 +5,7 @@ import {
   exportJWK,
   generateKeyPair,
   importJWK,
+  type CryptoKey,
   type JWK,
   type JWTVerifyGetKey,
   jwtVerify,

@@ -1,6 +1,7 @@
 import { signDemoToken } from './auth.ts';
 import { loadConfig } from './config.ts';
 import { DEMO_USERS } from './demo-control.ts';
+import { runLedgerCli } from './ledger/cli.ts';
 
 /** `./sluice token <user>` and `./sluice ledger ...`. */
 async function main(args: string[]): Promise<number> {
@@ -16,6 +17,7 @@ async function main(args: string[]): Promise<number> {
     process.stdout.write(`${await signDemoToken(config, user)}\n`);
     return 0;
   }
+  if (command === 'ledger') return runLedgerCli(rest, config.dataDir);
   process.stderr.write(`sluice: unknown command ${command ?? ''}\n`);
   return 2;
 }

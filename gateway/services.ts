@@ -1,6 +1,7 @@
 import type { EnginePool } from '../sandbox/engine-pool.ts';
 import type { Authenticator } from './auth.ts';
 import type { Config } from './config.ts';
+import type { Ledger } from './ledger/ledger.ts';
 import type { QueryService } from './query-service.ts';
 import type { Store } from './store.ts';
 import type { Recorder } from './usage.ts';
@@ -11,6 +12,8 @@ export interface Services {
   readonly store: Store;
   readonly auth: Authenticator;
   readonly recorder: Recorder;
+  /** The usage record itself, for review; `recorder` appends to it. */
+  readonly ledger: Ledger;
   readonly engine: EnginePool;
   readonly queries: QueryService;
 }

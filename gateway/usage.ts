@@ -6,7 +6,7 @@ import type { Principal } from './principal.ts';
  * One entry of the usage record: what was asked, by whom, what the policy decided and what
  * went out. It holds no data values: the answer is represented by its digest.
  */
-export interface UsageEntry {
+export type UsageEntry = {
   action: string;
   decision: 'allow' | 'deny';
   errorCode: ErrorCode | null;
@@ -35,7 +35,7 @@ export interface UsageEntry {
   answerDigest: string | null;
   durationMs: number;
   detail: Record<string, unknown> | null;
-}
+};
 
 /** Appends entries durably; resolves only once the entry is on disk. */
 export interface Recorder {
