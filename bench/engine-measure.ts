@@ -1,14 +1,14 @@
 /**
  * Engine pool figures with a raw-DuckDB baseline in the same run. Not part of `npm test`
  * (belongs in bench/ once the lead moves it). Run:
- *   node test/sandbox/measure-engine.ts
+ *   node bench/engine-measure.ts
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { EnginePool } from '../../sandbox/engine-pool.ts';
+import { EnginePool } from '../sandbox/engine-pool.ts';
 
 const SMALL_RUNS = 200;
 const BIG_ROWS = 1_000_000;
@@ -91,7 +91,7 @@ try {
 
     const rate = (ms: number) =>
       `${Math.round(BIG_ROWS / (ms / 1000)).toLocaleString('en')} rows/s`;
-    console.log('command: node test/sandbox/measure-engine.ts');
+    console.log('command: node bench/engine-measure.ts');
     console.log(`machine: ${process.arch}, node ${process.version}, workers 2 x threads 1`);
     console.log(`small query round trip, ${SMALL_RUNS} runs`);
     console.log(`  pool (second check + IPC): ${summary(poolSmall)}`);
