@@ -129,6 +129,12 @@ export const scalarFunctions: ReadonlySet<string> = new Set([
   'to_days',
   'to_months',
   'to_years',
+  // DuckDB's parser turns INTERVAL n HOUR/MINUTE/SECOND/WEEK/QUARTER into these.
+  'to_hours',
+  'to_minutes',
+  'to_seconds',
+  'to_weeks',
+  'to_quarters',
   'current_date',
   // conditional and null handling
   'coalesce',

@@ -59,10 +59,18 @@ export interface QueryPlan {
   /** Final SQL: policy-shaped relations as CTEs, then the user's query over them. */
   readonly sql: string;
   /** Each policy-shaped relation: its CTE name and the SELECT that defines it. */
-  readonly shaped: readonly { readonly name: string; readonly dataset: string; readonly sql: string }[];
+  readonly shaped: readonly {
+    readonly name: string;
+    readonly dataset: string;
+    readonly sql: string;
+  }[];
   readonly datasets: readonly string[];
   readonly columns: readonly ColumnUse[];
-  readonly masks: readonly { readonly dataset: string; readonly column: string; readonly mask: string }[];
+  readonly masks: readonly {
+    readonly dataset: string;
+    readonly column: string;
+    readonly mask: string;
+  }[];
   readonly rowFilters: readonly { readonly dataset: string; readonly filter: string }[];
   /** Query text with literals replaced by `?`, safe for telemetry. */
   readonly shape: string;

@@ -1,0 +1,71 @@
+import { checkQuery } from './check.ts';
+import type { QueryPlan, RelationGrant, Scope } from './policy-types.ts';
+import { queryShape } from './query-shape.ts';
+import { rewriteQuery } from './rewrite.ts';
+import { parseRowFilter } from './row-filter.ts';
+import { maskName, shapedName, shapedSelect } from './shaped-relation.ts';
+import { parseQuery } from './sql-parse.ts';
+import { renderExpr, renderQuery, renderSelect } from './sql-render.ts';
+import type { Cte, Expr } from './sql-tree.ts';
+
+/**
+ * The SQL planner: parse (with the lexical normalizer), check against the scope, rewrite onto
+ * policy-shaped relations, render. Pure and synchronous. Throws SluiceError: PARSE_ERROR,
+ * UNSUPPORTED_SQL, POLICY_DENIED or NOT_LICENSED.
+ */
+
+const filterCache = new Map<string, Expr>();
+
+/** Parsed row filter of a grant, validated against the grant's columns (cached by text). */
+function rowFilterOf(grant: RelationGrant): Expr | undefined {
+  if (grant.rowFilter === undefined) return undefined;
+  const columns = grant.columns.map((c) => c.name);
+  const key = `${grant.dataset}\u0000${columns.join('\u0000')}\u0000${grant.rowFilter}`;
+  let expr = filterCache.get(key);
+  if (!expr) {
+    expr = parseRowFilter(grant.rowFilter, columns);
+    if (filterCache.size > 1000) filterCache.clear();
+    filterCache.set(key, expr);
+  }
+  return expr;
+}
+
+/** Plans one user query under `scope`; the returned `sql` is the only SQL that may run for it. */
+export function planQuery(sql: string, scope: Scope): QueryPlan {
+  const tree = parseQuery(sql);
+  const analysis = checkQuery(tree, scope);
+  const shaped: { name: string; dataset: string; sql: string }[] = [];
+  const ctes: Cte[] = [];
+  const rowFilters: { dataset: string; filter: string }[] = [];
+  for (const dataset of analysis.datasets) {
+    const grant = scope.relations.get(dataset)!;
+    const filter = rowFilterOf(grant);
+    const select = shapedSelect(grant, filter, scope.hashSecret, scope.dataCatalog);
+    const name = shapedName(dataset);
+    ctes.push({
+      name,
+      query: { kind: 'query', with: [], body: select, orderBy: [] },
+      notMaterialized: true,
+    });
+    shaped.push({ name, dataset, sql: renderSelect(select) });
+    if (filter) rowFilters.push({ dataset, filter: renderExpr(filter) });
+  }
+  const used = new Set(analysis.columns.map((c) => `${c.dataset}\u0000${c.column}`));
+  const masks: { dataset: string; column: string; mask: string }[] = [];
+  for (const dataset of analysis.datasets) {
+    for (const c of scope.relations.get(dataset)!.columns) {
+      const mask = maskName(c.rule);
+      if (mask && used.has(`${dataset}\u0000${c.name}`))
+        masks.push({ dataset, column: c.name, mask });
+    }
+  }
+  return {
+    sql: renderQuery(rewriteQuery(tree, analysis, ctes)),
+    shaped,
+    datasets: analysis.datasets,
+    columns: analysis.columns,
+    masks,
+    rowFilters,
+    shape: queryShape(tree),
+  };
+}

@@ -1,0 +1,244 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planQuery } from '../../policies/planner.ts';
+import { compileScope, loadPolicyDocument } from '../../policies/policy-document.ts';
+import type { Scope } from '../../policies/policy-types.ts';
+import {
+  ALICE_POLICY_TEXT,
+  aliceScope,
+  CITIZENS,
+  CITIZENS_COLUMNS,
+  createCitizens,
+  DATA_CATALOG,
+  HASH_SECRET,
+  hmacHex,
+  openDuck,
+  rowsOf,
+  UNCONDITIONAL,
+} from './support.ts';
+
+/**
+ * What Alice's plans do when they run: masks applied, the row filter applied before any user
+ * predicate can observe a row (errors included), small groups suppressed, and no forbidden
+ * value anywhere in any answer.
+ */
+
+const visible = CITIZENS.filter((r) => r.district === 'Pudong' || r.district === 'Xuhui');
+const hidden = CITIZENS.filter((r) => !visible.includes(r));
+
+let con: DuckDBConnection;
+let close: () => void;
+const scope = aliceScope();
+const answers: string[] = [];
+
+async function run(sql: string, s: Scope = scope): Promise<unknown[][]> {
+  const rows = await rowsOf(con, planQuery(sql, s).sql);
+  answers.push(JSON.stringify(rows));
+  return rows;
+}
+
+beforeAll(async () => {
+  ({ con, close } = await openDuck());
+  await createCitizens(con);
+});
+
+afterAll(() => close());
+
+describe('masks', () => {
+  it('redacts name, hashes id_card with HMAC-SHA-256, generalizes birth_date to the year', async () => {
+    const rows = await run(
+      'SELECT id, name, id_card, birth_date, gender, district FROM citizens ORDER BY id',
+    );
+    expect(rows).toEqual(
+      visible.map((r) => [
+        r.id,
+        '***',
+        hmacHex(HASH_SECRET, r.idCard),
+        `${r.birthDate.slice(0, 4)}-01-01`,
+        r.gender,
+        r.district,
+      ]),
+    );
+  });
+
+  it.each([
+    ['a one-byte key', '7f'],
+    ['a 64-byte key', 'ab'.repeat(64)],
+    ['a key longer than the block, hashed first', '0123456789abcdef'.repeat(10)],
+  ])('hashes like crypto.createHmac with %s', async (_, secret) => {
+    const s = compileScope(
+      loadPolicyDocument(ALICE_POLICY_TEXT, 'yaml'),
+      new Map([['citizens', CITIZENS_COLUMNS]]),
+      {
+        unlicensed: new Set(),
+        hashSecret: secret,
+        dataCatalog: DATA_CATALOG,
+        unconditional: new Map(),
+      },
+    );
+    const rows = await rowsOf(con, planQuery('SELECT id_card FROM citizens ORDER BY id', s).sql);
+    expect(rows).toEqual(visible.map((r) => [hmacHex(secret, r.idCard)]));
+  });
+
+  it('applies partial, bucket and month masks', async () => {
+    const doc = loadPolicyDocument(
+      JSON.stringify({
+        agreement: 'agr-test',
+        version: 1,
+        purpose: 'mask test',
+        grants: {
+          citizens: {
+            columns: {
+              id: 'allow',
+              phone: { mask: 'partial', keepLast: 4 },
+              income: { mask: 'bucket', width: 10000 },
+              birth_date: { mask: 'generalize', to: 'month' },
+            },
+          },
+        },
+        export: { maxRowsPerAnswer: 10, maxRowsPerDay: 10 },
+      }),
+      'json',
+    );
+    const s = compileScope(doc, new Map([['citizens', CITIZENS_COLUMNS]]), {
+      unlicensed: new Set(),
+      hashSecret: HASH_SECRET,
+      dataCatalog: DATA_CATALOG,
+      unconditional: new Map(),
+    });
+    const rows = await rowsOf(
+      con,
+      planQuery('SELECT id, phone, income, birth_date FROM citizens ORDER BY id', s).sql,
+    );
+    expect(rows).toEqual(
+      CITIZENS.map((r) => [
+        r.id,
+        `${'*'.repeat(r.phone.length - 4)}${r.phone.slice(-4)}`,
+        Math.floor(r.income / 10000) * 10000,
+        `${r.birthDate.slice(0, 7)}-01`,
+      ]),
+    );
+  });
+});
+
+describe('row filter', () => {
+  it('shows only the filtered rows', async () => {
+    expect(await run('SELECT count(*) FROM citizens')).toEqual([[String(visible.length)]]);
+    expect(await run("SELECT count(*) FROM citizens WHERE district = 'Jingan'")).toEqual([['0']]);
+    expect(await run('SELECT DISTINCT district FROM citizens ORDER BY 1')).toEqual([
+      ['Pudong'],
+      ['Xuhui'],
+    ]);
+  });
+
+  it.each([
+    "SELECT count(*) FROM citizens WHERE CAST(CASE WHEN district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER) = 1",
+    `SELECT count(*) FROM citizens WHERE CAST(CASE WHEN id = ${hidden[0]!.id} THEN 'x' ELSE '1' END AS INTEGER) = 1`,
+    "SELECT count(*) FROM citizens a JOIN citizens b ON a.id = b.id WHERE CAST(CASE WHEN b.district = 'Minhang' THEN 'x' ELSE '1' END AS INTEGER) = 1",
+    "SELECT count(*) FROM (SELECT id, district FROM citizens) t WHERE CAST(CASE WHEN t.district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER) = 1",
+    "SELECT id FROM citizens WHERE id IN (SELECT id FROM citizens WHERE CAST(CASE WHEN gender = 'M' AND district NOT IN ('Pudong', 'Xuhui') THEN 'x' ELSE '1' END AS INTEGER) = 1) ORDER BY id",
+  ])('an error oracle on hidden rows does not fire: %s', async (sql) => {
+    const rows = await run(sql);
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  it('wraps every shaped column in the filter, so a pushed-down predicate sees only NULLs', () => {
+    const [shaped] = planQuery('SELECT id FROM citizens', scope).shaped;
+    const items = shaped!.sql.slice('SELECT '.length, shaped!.sql.indexOf(' FROM "sluice_data"'));
+    const columns = items.split(/, (?=CASE WHEN)/);
+    expect(columns).toHaveLength(CITIZENS_COLUMNS.length - 1);
+    for (const c of columns)
+      expect(c).toMatch(
+        /^CASE WHEN \("district" IN \('Pudong', 'Xuhui'\)\) THEN .* END AS "[a-z_]+"$/,
+      );
+    expect(shaped!.sql).toMatch(/ WHERE \("district" IN \('Pudong', 'Xuhui'\)\)$/);
+    expect(shaped!.sql).not.toContain('phone');
+  });
+});
+
+describe('aggregate-only income and group sizes', () => {
+  const avg = (rows: readonly { income: number }[]) =>
+    rows.reduce((a, r) => a + r.income, 0) / rows.length;
+
+  it('aggregates groups of at least 10 rows', async () => {
+    const rows = await run(
+      'SELECT district, count(*), avg(income) FROM citizens GROUP BY district ORDER BY district',
+    );
+    const pudong = visible.filter((r) => r.district === 'Pudong');
+    const xuhui = visible.filter((r) => r.district === 'Xuhui');
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([
+      ['Pudong', String(pudong.length)],
+      ['Xuhui', String(xuhui.length)],
+    ]);
+    expect(rows[0]![2]).toBeCloseTo(avg(pudong), 6);
+    expect(rows[1]![2]).toBeCloseTo(avg(xuhui), 6);
+  });
+
+  it('suppresses groups smaller than 10', async () => {
+    expect(
+      await run('SELECT district, gender, avg(income) FROM citizens GROUP BY district, gender'),
+    ).toEqual([]);
+    expect(await run('SELECT id, sum(income) FROM citizens GROUP BY id')).toEqual([]);
+    expect(await run('SELECT avg(income) FROM citizens WHERE id = 1')).toEqual([]);
+  });
+
+  it('suppresses small subtotal rows of ROLLUP and GROUPING SETS, keeps the large ones', async () => {
+    const rollup = await run(
+      'SELECT district, gender, count(income) FROM citizens GROUP BY ROLLUP (district, gender) ORDER BY district NULLS LAST, gender NULLS LAST',
+    );
+    expect(rollup).toEqual([
+      ['Pudong', null, '12'],
+      ['Xuhui', null, '11'],
+      [null, null, '23'],
+    ]);
+    const sets = await run(
+      'SELECT gender, sum(income) FROM citizens GROUP BY GROUPING SETS ((gender), ()) ORDER BY gender NULLS LAST',
+    );
+    expect(sets.map((r) => r[0])).toEqual(['F', 'M', null]);
+  });
+
+  it('counts of rows without income need no group size', async () => {
+    expect(
+      await run('SELECT district, gender, count(*) FROM citizens GROUP BY district, gender'),
+    ).toHaveLength(4);
+  });
+});
+
+describe('no forbidden value in any answer', () => {
+  it('runs a battery of allowed queries', async () => {
+    for (const sql of [
+      'SELECT name || id_card, birth_date FROM citizens',
+      "SELECT max(id_card), min(birth_date), string_agg(name, ','), max(district) FROM citizens",
+      'SELECT id, lag(id_card) OVER (ORDER BY id), lead(birth_date) OVER (PARTITION BY gender ORDER BY id) FROM citizens',
+      'SELECT * FROM (SELECT id, name, district FROM citizens) t',
+      'SELECT c.id, a.iata, a.name FROM citizens c CROSS JOIN airports a',
+      'SELECT district, stddev(income), variance(income), sum(income) FROM citizens GROUP BY CUBE (district, gender)',
+      'WITH x AS (SELECT id, birth_date FROM citizens) SELECT extract(month FROM birth_date), count(*) FROM x GROUP BY 1',
+    ]) {
+      await run(sql);
+    }
+    const all = answers.join('\n');
+    expect(answers.length).toBeGreaterThan(15);
+    for (const r of CITIZENS) {
+      expect(all).not.toContain(r.phone);
+      expect(all).not.toContain(r.name);
+      expect(all).not.toContain(r.idCard);
+      if (!r.birthDate.endsWith('-01-01')) expect(all).not.toContain(r.birthDate);
+      expect(all).not.toContain(String(r.income));
+    }
+    for (const d of ['Jingan', 'Minhang']) expect(all).not.toContain(d);
+  });
+});
+
+it('unconditional relations read as stored', async () => {
+  const bob = compileScope(null, new Map(), {
+    unlicensed: new Set(['citizens']),
+    hashSecret: '00',
+    dataCatalog: DATA_CATALOG,
+    unconditional: UNCONDITIONAL,
+  });
+  expect(await rowsOf(con, planQuery('SELECT iata FROM airports ORDER BY 1', bob).sql)).toEqual([
+    ['PVG'],
+    ['SHA'],
+  ]);
+});
