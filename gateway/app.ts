@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { SluiceError } from './errors.ts';
+import { appendOrFail, isRecorded, requestIds } from './request-context.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queryRoutes } from './routes/query.ts';
 import type { Services } from './services.ts';
+import { newEntry } from './usage.ts';
 
 export interface BuildOptions {
   readonly services: Services;
@@ -19,14 +21,27 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     logger: opts.logger ? { level: services.config.logLevel } : false,
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
-    // Never echo request bodies into logs: they may carry SQL literals.
-    disableRequestLogging: false,
+    // Strict validation: no type coercion, unknown fields are errors rather than dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
-  app.setErrorHandler((err: FastifyError | SluiceError, req, reply) => {
-    const known = toSluiceError(err);
+  app.setErrorHandler(async (err: FastifyError | SluiceError, req, reply) => {
+    let known = toSluiceError(err);
     if (known.code === 'INTERNAL') req.log.error({ err }, 'unexpected error');
-    void reply.status(known.statusCode).send({
+    // Requests refused before their handler ran (bad body, bad query string) are recorded too.
+    if (req.url.startsWith('/v1/') && !isRecorded(req)) {
+      const ids = requestIds(req);
+      ids.markRecorded();
+      const entry = newEntry(actionOf(req.routeOptions.url), null, ids);
+      entry.decision = 'deny';
+      entry.errorCode = known.code;
+      try {
+        await appendOrFail(services.recorder, entry);
+      } catch (recordErr) {
+        known = recordErr as SluiceError;
+      }
+    }
+    return reply.status(known.statusCode).send({
       error: { code: known.code, message: known.message, requestId: req.id },
     });
   });
@@ -62,4 +77,14 @@ function toSluiceError(err: unknown): SluiceError {
     return new SluiceError('BAD_REQUEST', 'the request body is not valid JSON');
   }
   return new SluiceError('INTERNAL', 'an internal error occurred');
+}
+
+/** The usage-record action of a route refused before its handler ran. */
+function actionOf(route: string | undefined): string {
+  if (!route) return 'unknown';
+  if (route === '/v1/query') return 'query';
+  if (route.endsWith('/download')) return 'download';
+  if (route.endsWith('/preview')) return 'preview';
+  if (route.startsWith('/v1/audit')) return 'audit';
+  return route;
 }

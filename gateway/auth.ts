@@ -1,11 +1,11 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  type CryptoKey,
   createRemoteJWKSet,
   exportJWK,
   generateKeyPair,
   importJWK,
-  type CryptoKey,
   type JWK,
   type JWTVerifyGetKey,
   jwtVerify,

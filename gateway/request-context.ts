@@ -11,12 +11,28 @@ export interface RequestIds {
   readonly requestId: string;
   readonly traceId: string;
   readonly client: string | null;
+  /** Notes that this request's outcome goes into the usage record. */
+  markRecorded(): void;
+}
+
+type Tracked = FastifyRequest & { sluiceTraceId?: string; sluiceRecorded?: boolean };
+
+/** Whether a request already has (or will have) its usage entry. */
+export function isRecorded(req: FastifyRequest): boolean {
+  return (req as Tracked).sluiceRecorded === true;
 }
 
 export function requestIds(req: FastifyRequest): RequestIds {
-  const ids = req as FastifyRequest & { sluiceTraceId?: string };
-  ids.sluiceTraceId ??= randomBytes(16).toString('hex');
-  return { requestId: req.id, traceId: ids.sluiceTraceId, client: req.ip ?? null };
+  const tracked = req as Tracked;
+  tracked.sluiceTraceId ??= randomBytes(16).toString('hex');
+  return {
+    requestId: req.id,
+    traceId: tracked.sluiceTraceId,
+    client: req.ip ?? null,
+    markRecorded: () => {
+      tracked.sluiceRecorded = true;
+    },
+  };
 }
 
 /**
@@ -68,6 +84,7 @@ export async function recorded<T>(
   work: (entry: UsageEntry) => Promise<T>,
 ): Promise<T> {
   const entry = newEntry(action, null, ids);
+  ids.markRecorded();
   const started = performance.now();
   let result: T;
   try {
@@ -84,7 +101,7 @@ export async function recorded<T>(
   return result;
 }
 
-async function appendOrFail(recorder: Recorder, entry: UsageEntry): Promise<void> {
+export async function appendOrFail(recorder: Recorder, entry: UsageEntry): Promise<void> {
   try {
     await recorder.append(entry);
   } catch {

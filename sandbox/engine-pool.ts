@@ -17,7 +17,7 @@
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ErrorCode, SluiceError } from '../gateway/errors.ts';
@@ -218,7 +218,8 @@ export class EnginePool {
    *   Error for invalid options.
    */
   static async create(opts: EnginePoolOptions): Promise<EnginePool> {
-    const pool = new EnginePool(opts);
+    // DuckDB reports the attached file by its real path; the read-back compares against it.
+    const pool = new EnginePool({ ...opts, dbPath: await realpath(opts.dbPath) });
     await mkdir(pool.tempRoot, { recursive: true, mode: 0o700 });
     await mkdir(pool.config.exportDir, { recursive: true, mode: 0o700 });
     try {

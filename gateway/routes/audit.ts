@@ -36,7 +36,7 @@ const recordsQuerySchema = {
   ...filterSchema,
   properties: {
     ...filterSchema.properties,
-    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,5}$' },
   },
 } as const;
 
@@ -114,6 +114,7 @@ export async function auditRoutes(
       recorded(recorder, 'audit.records', requestIds(req), async (entry) => {
         const principal = await reviewer(req, entry);
         const limit = Number(req.query.limit ?? 100);
+        if (limit > 1000) throw new SluiceError('BAD_REQUEST', 'limit must be at most 1000');
         const filters = await allowedFilters(principal, req.query);
         const { records, next } = await search(filters, req.query.cursor, limit);
         entry.rows = records.length;
@@ -233,7 +234,7 @@ export async function auditRoutes(
     return { ...checkpoint, publicKey: ledger.publicJwk };
   });
 
-  app.get<{ Querystring: { from?: number; to?: number } }>(
+  app.get<{ Querystring: { from?: string; to?: string } }>(
     '/v1/audit/proofs/consistency',
     {
       schema: {
@@ -248,7 +249,8 @@ export async function auditRoutes(
         },
       },
     },
-    async (req) => ledger.consistencyProof(req.query.from!, req.query.to ?? ledger.size),
+    async (req) =>
+      ledger.consistencyProof(Number(req.query.from), Number(req.query.to ?? ledger.size)),
   );
 }
 

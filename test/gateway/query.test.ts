@@ -88,11 +88,18 @@ describe('alice under agr-alice-citizens', () => {
 
   it.each([
     ['a column that is not granted', 'SELECT phone FROM citizens', 'POLICY_DENIED'],
-    ['a predicate on a column that is not granted', "SELECT id FROM citizens WHERE phone LIKE '13%'", 'POLICY_DENIED'],
+    [
+      'a predicate on a column that is not granted',
+      "SELECT id FROM citizens WHERE phone LIKE '13%'",
+      'POLICY_DENIED',
+    ],
     ['a bare aggregate-only column', 'SELECT income FROM citizens', 'POLICY_DENIED'],
     ['a dataset outside the agreement', 'SELECT * FROM hospital_visits', 'NOT_LICENSED'],
     ['a non-open dataset', 'SELECT * FROM tax_records', 'POLICY_DENIED'],
-    ['a file function', "SELECT * FROM read_csv('/etc/passwd')", 'POLICY_DENIED'],
+    ['a file function', "SELECT * FROM read_csv('/etc/passwd')", 'UNSUPPORTED_SQL'],
+    ['a file path as a table', "SELECT * FROM '/etc/passwd'", 'POLICY_DENIED'],
+    ['a system catalog', 'SELECT * FROM information_schema.tables', 'POLICY_DENIED'],
+    ['a settings function', "SELECT current_setting('threads')", 'POLICY_DENIED'],
     ['a second statement', 'SELECT 1; SELECT 2', 'UNSUPPORTED_SQL'],
     ['a write', 'DELETE FROM citizens', 'UNSUPPORTED_SQL'],
     ['text that is not SQL', 'SELEC id FROM', 'PARSE_ERROR'],
@@ -160,7 +167,7 @@ describe('request validation', () => {
     [{ sql: '' }, 'empty sql'],
     [{ sql: 1 }, 'sql not a string'],
     [{ sql: 'SELECT 1', extra: true }, 'an unknown field'],
-  ])('answers BAD_REQUEST for %j (%s)', async (body) => {
+  ])('answers BAD_REQUEST for %j (%s)', async (body, _desc) => {
     const res = await query('alice', body);
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe('BAD_REQUEST');
