@@ -219,7 +219,10 @@ export class EnginePool {
    */
   static async create(opts: EnginePoolOptions): Promise<EnginePool> {
     // DuckDB reports the attached file by its real path; the read-back compares against it.
-    const pool = new EnginePool({ ...opts, dbPath: await realpath(opts.dbPath) });
+    const dbPath = await realpath(opts.dbPath).catch(() => {
+      throw unavailable('the dataset file is missing');
+    });
+    const pool = new EnginePool({ ...opts, dbPath });
     await mkdir(pool.tempRoot, { recursive: true, mode: 0o700 });
     await mkdir(pool.config.exportDir, { recursive: true, mode: 0o700 });
     try {

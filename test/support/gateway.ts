@@ -30,7 +30,14 @@ export async function startTestGateway(
   await symlink(inject('demoDbPath'), path.join(dataDir, 'datasets.duckdb'));
   const config = loadConfig(
     {},
-    { dataDir, workers: 1, workerThreads: 1, workerMemory: '1GB', demoTpchScale: 0.01, ...overrides },
+    {
+      dataDir,
+      workers: 1,
+      workerThreads: 1,
+      workerMemory: '1GB',
+      demoTpchScale: 0.01,
+      ...overrides,
+    },
   );
   const services = await startServices(config);
   const app = await buildApp({ services });

@@ -1,0 +1,215 @@
+/**
+ * Benchmark 2, the peer: the demo policy queries on `citizens` through Sluice (HTTP, Alice's
+ * agreement) against PostgreSQL 15 enforcing the same policy with row-level security and a
+ * security-barrier masking view, queried by a role that owns nothing. Both sides answer the
+ * same questions over the same rows; row counts are compared query by query.
+ *
+ * PostgreSQL is timed on the server, inside one session: a PL/pgSQL loop runs each query with
+ * EXECUTE (every row is produced) between two clock_timestamp() readings, so neither psql's
+ * start-up nor the client is counted. Sluice is timed at the client, end to end over HTTP.
+ * Both keep the median of warm runs after one discarded warm-up.
+ */
+import { randomBytes } from 'node:crypto';
+import { CITIZEN_QUERIES } from './citizen-queries.ts';
+import type { GatewayProcess } from './gateway-process.ts';
+import { ensurePostgresInstalled, PgCluster, postgresVersion } from './postgres.ts';
+import type { Report } from './report.ts';
+import { fmtMs, geomean, median } from './stats.ts';
+
+export interface PeerOptions {
+  readonly gateway: GatewayProcess;
+  readonly csv: string;
+  readonly citizens: number;
+  readonly runs: number;
+  readonly port: number;
+  readonly command: string;
+}
+
+/** Server settings of the peer: loopback, sized for this machine, durability off (read-only). */
+export const PG_SETTINGS: Record<string, string> = {
+  shared_buffers: '1GB',
+  work_mem: '64MB',
+  effective_cache_size: '4GB',
+  max_parallel_workers_per_gather: '2',
+  // JIT compilation costs more than it saves on sub-second queries; off favours the peer.
+  jit: 'off',
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+};
+
+export function setupSql(csv: string, salt: string): string {
+  const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+  return `
+CREATE EXTENSION pgcrypto;
+CREATE ROLE data_owner NOLOGIN;
+CREATE ROLE alice LOGIN;
+CREATE TABLE citizens (
+  id integer PRIMARY KEY,
+  name text NOT NULL,
+  id_card text NOT NULL,
+  phone text NOT NULL,
+  gender text NOT NULL,
+  birth_date date NOT NULL,
+  district text NOT NULL,
+  income double precision NOT NULL
+);
+\\copy citizens FROM ${lit(csv)} WITH (FORMAT csv, HEADER true)
+CREATE INDEX citizens_district ON citizens (district);
+ALTER TABLE citizens OWNER TO data_owner;
+-- The agreement's row rule; FORCE makes it bind the owner too, so the view (owned by the
+-- table owner, and so reading as the owner) cannot bypass it.
+ALTER TABLE citizens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE citizens FORCE ROW LEVEL SECURITY;
+CREATE POLICY alice_rows ON citizens FOR SELECT USING (district IN ('Pudong', 'Xuhui'));
+-- The agreement's column rules: name redacted, id_card HMAC-SHA-256 with a per-agreement salt,
+-- birth_date generalized to the first day of its year, phone absent.
+CREATE VIEW citizens_alice WITH (security_barrier = true) AS
+  SELECT id,
+         '***'::text AS name,
+         encode(public.hmac(id_card, ${lit(salt)}, 'sha256'), 'hex') AS id_card,
+         gender,
+         date_trunc('year', birth_date)::date AS birth_date,
+         district,
+         income
+  FROM citizens;
+ALTER VIEW citizens_alice OWNER TO data_owner;
+GRANT SELECT ON citizens_alice TO alice;
+VACUUM (ANALYZE) citizens;
+CREATE FUNCTION bench_time(q text, n integer)
+  RETURNS TABLE (ms double precision, row_count bigint)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  r bigint;
+BEGIN
+  FOR i IN 1..n LOOP
+    t0 := clock_timestamp();
+    EXECUTE q;
+    GET DIAGNOSTICS r = ROW_COUNT;
+    ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    row_count := r;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+GRANT EXECUTE ON FUNCTION bench_time(text, integer) TO alice;
+`;
+}
+
+/** Checks that the role really is confined before timing it. */
+export async function checkEnforcement(pg: PgCluster): Promise<void> {
+  const denied = async (sql: string) => {
+    try {
+      await pg.psql(sql, { user: 'alice' });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  if (!(await denied('SELECT count(*) FROM citizens;'))) {
+    throw new Error('peer setup: alice can read the base table');
+  }
+  if (!(await denied('SELECT phone FROM citizens_alice LIMIT 1;'))) {
+    throw new Error('peer setup: phone is visible through the view');
+  }
+  const outside = await pg.psql(
+    "SELECT count(*) FROM citizens_alice WHERE district NOT IN ('Pudong', 'Xuhui');",
+    { user: 'alice' },
+  );
+  if (Number(outside.trim()) !== 0) throw new Error('peer setup: RLS does not filter rows');
+  const names = await pg.psql('SELECT DISTINCT name FROM citizens_alice;', { user: 'alice' });
+  if (names.trim() !== '***') throw new Error('peer setup: names are not redacted');
+}
+
+export async function timePostgres(
+  pg: PgCluster,
+  sql: string,
+  runs: number,
+): Promise<{ ms: number[]; rowCount: number }> {
+  const lit = `'${sql.replaceAll("'", "''")}'`;
+  const out = await pg.psql(`SELECT ms, row_count FROM bench_time(${lit}, ${runs + 1});`, {
+    user: 'alice',
+  });
+  const rows = out
+    .trim()
+    .split('\n')
+    .map((l) => l.split('|').map(Number) as [number, number]);
+  const kept = rows.slice(1);
+  const counts = new Set(kept.map((r) => r[1]));
+  if (counts.size !== 1) throw new Error(`peer: row count varies between runs of ${sql}`);
+  return { ms: kept.map((r) => r[0]), rowCount: kept[0]![1] };
+}
+
+export async function runPeer(report: Report, opts: PeerOptions): Promise<void> {
+  console.log('');
+  console.log(
+    `## 2. Peer: ${CITIZEN_QUERIES.length} policy queries on ${opts.citizens.toLocaleString('en-US')} citizens, Sluice vs PostgreSQL ${15} (RLS + security-barrier view)`,
+  );
+  const installed = await ensurePostgresInstalled();
+  console.log(`${postgresVersion()} (${installed}); cluster on 127.0.0.1:${opts.port}`);
+  const t0 = performance.now();
+  const pg = await PgCluster.start({ port: opts.port, settings: PG_SETTINGS });
+  const perQuery: {
+    id: string;
+    sluiceMs: number;
+    postgresMs: number;
+    ratio: number;
+    rows: number;
+  }[] = [];
+  try {
+    await pg.psql(setupSql(opts.csv, randomBytes(32).toString('hex')));
+    await checkEnforcement(pg);
+    console.log(
+      `initdb + start + load ${opts.citizens.toLocaleString('en-US')} rows + index + analyze: ${fmtMs(performance.now() - t0)} ms`,
+    );
+
+    const pgResults = new Map<string, { ms: number[]; rowCount: number }>();
+    for (const q of CITIZEN_QUERIES)
+      pgResults.set(q.id, await timePostgres(pg, q.postgres, opts.runs));
+
+    console.log(
+      'query                      | Sluice p50 ms | PostgreSQL p50 ms | PG / Sluice | rows',
+    );
+    for (const q of CITIZEN_QUERIES) {
+      const ms: number[] = [];
+      let rows = -1;
+      for (let i = 0; i <= opts.runs; i++) {
+        const t = performance.now();
+        const out = await opts.gateway.queryOk('alice', q.sluice);
+        const elapsed = performance.now() - t;
+        if (i > 0) ms.push(elapsed);
+        rows = out.rowCount;
+      }
+      const peer = pgResults.get(q.id)!;
+      if (rows !== peer.rowCount) {
+        report.problem(
+          `peer ${q.id}: Sluice returned ${rows} rows, PostgreSQL ${peer.rowCount}: not equal work`,
+        );
+      }
+      const s = median(ms);
+      const p = median(peer.ms);
+      perQuery.push({ id: q.id, sluiceMs: s, postgresMs: p, ratio: p / s, rows });
+      console.log(
+        `${q.id.padEnd(26)} | ${fmtMs(s).padStart(13)} | ${fmtMs(p).padStart(17)} | ${(p / s).toFixed(1).padStart(10)}x | ${rows}${rows === peer.rowCount ? '' : ` (PG ${peer.rowCount})`}`,
+      );
+    }
+  } finally {
+    await pg.stop();
+  }
+  report.detail('peer', {
+    citizens: opts.citizens,
+    runs: opts.runs,
+    settings: PG_SETTINGS,
+    perQuery,
+  });
+  const gm = geomean(perQuery.map((q) => q.ratio));
+  report.add({
+    id: 'peer.speedup',
+    name: `Peer: PostgreSQL time / Sluice time, ${perQuery.length} policy queries, ${opts.citizens.toLocaleString('en-US')} citizens (geo. mean)`,
+    value: gm,
+    unit: 'x',
+    target: { op: '>=', limit: 10 },
+    baseline: `PG ${fmtMs(geomean(perQuery.map((q) => q.postgresMs)))} ms vs Sluice ${fmtMs(geomean(perQuery.map((q) => q.sluiceMs)))} ms (geo. means)`,
+    command: opts.command,
+  });
+}
