@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { SluiceError } from './errors.ts';
-import { appendOrFail, isRecorded, requestIds } from './request-context.ts';
+import { isRecorded, type RequestState, requestIds, writeRecord } from './request-context.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -25,6 +25,34 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
+  const { telemetry, traces } = services;
+  app.decorateRequest('sluice', null as unknown as RequestState);
+  app.addHook('onRequest', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    req.sluice = {
+      trace: telemetry.startRequest(`${req.method} ${route}`, req.headers, {
+        'http.request.method': req.method,
+        'http.route': route,
+      }),
+      recorded: false,
+      errorCode: null,
+    };
+    // Every answer names its trace, so a denial can be looked up in the record too.
+    reply.header('x-sluice-trace-id', req.sluice.trace.traceId);
+  });
+  // The trace ends once the answer is out; it is then kept next to the usage record.
+  app.addHook('onResponse', async (req, reply) => {
+    const { trace, errorCode } = req.sluice;
+    trace.end(reply.statusCode, errorCode);
+    if (req.sluice.recorded) {
+      await traces.put(trace.traceId, telemetry.takeTrace(trace.traceId)).catch((err: unknown) => {
+        req.log.warn({ err }, 'a trace could not be stored');
+      });
+    } else {
+      telemetry.takeTrace(trace.traceId);
+    }
+  });
+
   app.setErrorHandler(async (err: FastifyError | SluiceError, req, reply) => {
     let known = toSluiceError(err);
     if (known.code === 'INTERNAL') req.log.error({ err }, 'unexpected error');
@@ -36,11 +64,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       entry.decision = 'deny';
       entry.errorCode = known.code;
       try {
-        await appendOrFail(services.recorder, entry);
+        entry.spanId = ids.spanId;
+        await writeRecord(ids.trace, services.recorder, entry);
       } catch (recordErr) {
         known = recordErr as SluiceError;
       }
     }
+    req.sluice.errorCode = known.code;
     return reply.status(known.statusCode).send({
       error: { code: known.code, message: known.message, requestId: req.id },
     });

@@ -8,6 +8,7 @@ import { SluiceError } from './errors.ts';
 import type { Principal } from './principal.ts';
 import { QuotaMeter } from './quota.ts';
 import type { Store } from './store.ts';
+import type { RequestTrace } from './telemetry.ts';
 import { sha256Hex, type UsageEntry } from './usage.ts';
 
 export interface Attribution {
@@ -67,21 +68,65 @@ export class QueryService {
     principal: Principal,
     request: { sql: string; agreement?: string; format: 'json' | 'arrow' },
     entry: UsageEntry,
+    trace: RequestTrace,
   ): Promise<QueryAnswer> {
     entry.query = request.sql;
     if (request.sql.length > MAX_SQL_LENGTH) {
       throw new SluiceError('PAYLOAD_TOO_LARGE', `SQL longer than ${MAX_SQL_LENGTH} characters`);
     }
-    const access = await this.#access.forQuery(principal, request.agreement);
+    const access = await trace.span('sluice.agreement_lookup', async (span) => {
+      const found = await this.#access.forQuery(principal, request.agreement);
+      span.setAttribute('sluice.agreement', found.agreement?.id ?? 'none');
+      return found;
+    });
     noteAccess(entry, access);
-    const plan = planQuery(request.sql, access.scope);
-    return this.#execute(plan, access, request.format, entry);
+    const plan = await this.#plan(request.sql, access.scope, trace);
+    return this.#execute(plan, access, request.format, entry, trace);
+  }
+
+  /** Plans inside a span, with the planner's stages as child spans. */
+  async #plan(sql: string, scope: Scope, trace: RequestTrace): Promise<QueryPlan> {
+    return trace.span('sluice.plan', (span) => {
+      const started = Date.now();
+      const plan = planQuery(sql, scope);
+      const t = plan.timings;
+      if (t) {
+        trace.addSpan('sluice.parse', started, t.parseMs, {}, span);
+        trace.addSpan(
+          'sluice.policy_check',
+          started + t.parseMs,
+          t.checkMs,
+          {
+            'sluice.datasets': [...plan.datasets],
+            'sluice.columns': plan.columns.length,
+          },
+          span,
+        );
+        trace.addSpan(
+          'sluice.rewrite',
+          started + t.parseMs + t.checkMs,
+          t.rewriteMs,
+          {
+            'sluice.masks': plan.masks.map((m) => `${m.dataset}.${m.column}:${m.mask}`),
+            'sluice.row_filters': plan.rowFilters.length,
+          },
+          span,
+        );
+      }
+      span.setAttribute('sluice.query_shape', plan.shape.slice(0, 2000));
+      return plan;
+    });
   }
 
   /** A few rows of one dataset, shaped by its default preview policy. */
-  async preview(dataset: DatasetEntry, entry: UsageEntry, rows = 10): Promise<QueryAnswer> {
+  async preview(
+    dataset: DatasetEntry,
+    entry: UsageEntry,
+    trace: RequestTrace,
+    rows = 10,
+  ): Promise<QueryAnswer> {
     const scope: Scope = this.#access.previewScope(dataset);
-    const plan = planQuery(`SELECT * FROM "${dataset.id}" LIMIT ${rows}`, scope);
+    const plan = await this.#plan(`SELECT * FROM "${dataset.id}" LIMIT ${rows}`, scope, trace);
     const access: Access = {
       scope,
       agreement: null,
@@ -90,7 +135,7 @@ export class QueryService {
       maxRowsPerDay: null,
       version: 'preview',
     };
-    return this.#execute(plan, access, 'json', entry);
+    return this.#execute(plan, access, 'json', entry, trace);
   }
 
   async #execute(
@@ -98,6 +143,7 @@ export class QueryService {
     access: Access,
     format: 'json' | 'arrow',
     entry: UsageEntry,
+    trace: RequestTrace,
   ): Promise<QueryAnswer> {
     entry.datasets = [...plan.datasets];
     entry.columns = plan.columns.map((c) => ({ ...c }));
@@ -110,17 +156,43 @@ export class QueryService {
     let quotaKey: string | null = null;
     let reserved = 0;
     if (access.agreement && access.maxRowsPerDay !== null) {
-      quotaKey = QuotaMeter.key(access.agreement.id, new Date());
-      reserved = this.#quotas.reserve(quotaKey, access.maxRowsPerDay, maxRows);
+      const limit = access.maxRowsPerDay;
+      const key = QuotaMeter.key(access.agreement.id, new Date());
+      reserved = await trace.span('sluice.export_limits', (span) => {
+        const granted = this.#quotas.reserve(key, limit, maxRows);
+        span.setAttribute('sluice.rows_reserved', granted);
+        return granted;
+      });
+      quotaKey = key;
       maxRows = reserved;
     }
     let spent = 0;
     try {
-      const result = await this.#engine.query({
-        plan,
-        maxRows,
-        timeoutMs: this.#timeoutMs,
-        format,
+      const result = await trace.span('sluice.engine', async (span) => {
+        const started = Date.now();
+        const answer = await this.#engine.query({
+          plan,
+          maxRows,
+          timeoutMs: this.#timeoutMs,
+          format,
+          traceparent: trace.traceparent(span),
+        });
+        // The worker measures its own stages; they become child spans of this one.
+        const w = answer.timings;
+        trace.addSpan('sluice.queue', started, w.queueMs, {}, span);
+        trace.addSpan('sluice.second_check', started + w.queueMs, w.secondCheckMs, {}, span);
+        trace.addSpan(
+          'sluice.execute',
+          started + w.queueMs + w.secondCheckMs,
+          w.executeMs,
+          {
+            'sluice.rows_read': w.rowsRead,
+          },
+          span,
+        );
+        span.setAttribute('sluice.rows', answer.rowCount);
+        span.setAttribute('sluice.truncated', answer.truncated);
+        return answer;
       });
       spent = result.rowCount;
       entry.rows = result.rowCount;

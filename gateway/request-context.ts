@@ -1,36 +1,52 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from './auth.ts';
-import { SluiceError } from './errors.ts';
+import { type ErrorCode, SluiceError } from './errors.ts';
 import type { Principal, Role } from './principal.ts';
 import type { Store } from './store.ts';
+import type { RequestTrace } from './telemetry.ts';
 import { newEntry, type Recorder, type UsageEntry } from './usage.ts';
+
+/** What the gateway tracks about each request. */
+export interface RequestState {
+  readonly trace: RequestTrace;
+  /** Whether the request's outcome goes (or went) into the usage record. */
+  recorded: boolean;
+  /** The error code it was answered with, if any. */
+  errorCode: ErrorCode | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    sluice: RequestState;
+  }
+}
 
 /** Per-request identifiers the usage record and the trace share. */
 export interface RequestIds {
   readonly requestId: string;
   readonly traceId: string;
+  readonly spanId: string;
   readonly client: string | null;
+  readonly trace: RequestTrace;
   /** Notes that this request's outcome goes into the usage record. */
   markRecorded(): void;
 }
 
-type Tracked = FastifyRequest & { sluiceTraceId?: string; sluiceRecorded?: boolean };
-
 /** Whether a request already has (or will have) its usage entry. */
 export function isRecorded(req: FastifyRequest): boolean {
-  return (req as Tracked).sluiceRecorded === true;
+  return req.sluice.recorded;
 }
 
 export function requestIds(req: FastifyRequest): RequestIds {
-  const tracked = req as Tracked;
-  tracked.sluiceTraceId ??= randomBytes(16).toString('hex');
+  const { trace } = req.sluice;
   return {
     requestId: req.id,
-    traceId: tracked.sluiceTraceId,
+    traceId: trace.traceId,
+    spanId: trace.spanId,
     client: req.ip ?? null,
+    trace,
     markRecorded: () => {
-      tracked.sluiceRecorded = true;
+      req.sluice.recorded = true;
     },
   };
 }
@@ -44,7 +60,9 @@ export async function authenticate(
   auth: Authenticator,
   store: Store,
 ): Promise<Principal> {
-  const token = await auth.verify(req.headers.authorization);
+  const token = await req.sluice.trace.span('sluice.authenticate', () =>
+    auth.verify(req.headers.authorization),
+  );
   const user = await store.getUser(token.subject);
   if (!user) throw new SluiceError('FORBIDDEN', 'this subject is not registered with Sluice');
   if (user.status === 'closed') {
@@ -84,6 +102,7 @@ export async function recorded<T>(
   work: (entry: UsageEntry) => Promise<T>,
 ): Promise<T> {
   const entry = newEntry(action, null, ids);
+  entry.spanId = ids.spanId;
   ids.markRecorded();
   const started = performance.now();
   let result: T;
@@ -93,15 +112,27 @@ export async function recorded<T>(
     entry.decision = 'deny';
     entry.errorCode = err instanceof SluiceError ? err.code : 'INTERNAL';
     entry.durationMs = Math.round(performance.now() - started);
-    await appendOrFail(recorder, entry);
+    await writeRecord(ids.trace, recorder, entry);
     throw err;
   }
   entry.durationMs = Math.round(performance.now() - started);
-  await appendOrFail(recorder, entry);
+  await writeRecord(ids.trace, recorder, entry);
   return result;
 }
 
-export async function appendOrFail(recorder: Recorder, entry: UsageEntry): Promise<void> {
+/** Appends the entry inside its own span, so the trace shows what durability cost. */
+export async function writeRecord(
+  trace: RequestTrace,
+  recorder: Recorder,
+  entry: UsageEntry,
+): Promise<void> {
+  await trace.span('sluice.record_write', async (span) => {
+    span.setAttribute('sluice.decision', entry.decision);
+    await appendOrFail(recorder, entry);
+  });
+}
+
+async function appendOrFail(recorder: Recorder, entry: UsageEntry): Promise<void> {
   try {
     await recorder.append(entry);
   } catch {

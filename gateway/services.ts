@@ -4,6 +4,8 @@ import type { Config } from './config.ts';
 import type { Ledger } from './ledger/ledger.ts';
 import type { QueryService } from './query-service.ts';
 import type { Store } from './store.ts';
+import type { Telemetry } from './telemetry.ts';
+import type { TraceStore } from './trace-store.ts';
 import type { Recorder } from './usage.ts';
 
 /** Everything the routes need, built once at start-up (see start.ts) or by a test. */
@@ -16,4 +18,7 @@ export interface Services {
   readonly ledger: Ledger;
   readonly engine: EnginePool;
   readonly queries: QueryService;
+  readonly telemetry: Telemetry;
+  /** The trace of each recorded request, by trace id. */
+  readonly traces: TraceStore;
 }

@@ -12,6 +12,8 @@ import { Ledger } from './ledger/ledger.ts';
 import { QueryService } from './query-service.ts';
 import { QuotaMeter } from './quota.ts';
 import type { Services } from './services.ts';
+import { Telemetry } from './telemetry.ts';
+import { TraceStore } from './trace-store.ts';
 
 export const DATA_CATALOG = 'sluice_data';
 export const LEDGER_ORIGIN = 'sluice/usage-record';
@@ -48,8 +50,10 @@ export async function startServices(config: Config): Promise<Running> {
     dataCatalog: DATA_CATALOG,
     maxRowsUnconditional: config.maxRowsUnconditional,
   });
+  const telemetry = Telemetry.start();
   const ledger = await Ledger.open({ dir: ledgerDir(config.dataDir), origin: LEDGER_ORIGIN });
   const quotas = await quotasFromRecord(ledger);
+  const traces = await TraceStore.open(ledgerDir(config.dataDir));
   const queries = new QueryService({
     store,
     access,
@@ -65,9 +69,13 @@ export async function startServices(config: Config): Promise<Running> {
     ledger,
     engine,
     queries,
+    telemetry,
+    traces,
     async close() {
       await engine.close();
       await ledger.close();
+      await traces.close();
+      await telemetry.flush();
       await store.close();
     },
   };

@@ -32,8 +32,11 @@ function rowFilterOf(grant: RelationGrant): Expr | undefined {
 
 /** Plans one user query under `scope`; the returned `sql` is the only SQL that may run for it. */
 export function planQuery(sql: string, scope: Scope): QueryPlan {
+  const started = performance.now();
   const tree = parseQuery(sql);
+  const parsed = performance.now();
   const analysis = checkQuery(tree, scope);
+  const checked = performance.now();
   const shaped: { name: string; dataset: string; sql: string }[] = [];
   const ctes: Cte[] = [];
   const rowFilters: { dataset: string; filter: string }[] = [];
@@ -59,13 +62,20 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
         masks.push({ dataset, column: c.name, mask });
     }
   }
+  const rendered = renderQuery(rewriteQuery(tree, analysis, ctes));
+  const shape = queryShape(tree);
   return {
-    sql: renderQuery(rewriteQuery(tree, analysis, ctes)),
+    sql: rendered,
     shaped,
     datasets: analysis.datasets,
     columns: analysis.columns,
     masks,
     rowFilters,
-    shape: queryShape(tree),
+    shape,
+    timings: {
+      parseMs: parsed - started,
+      checkMs: checked - parsed,
+      rewriteMs: performance.now() - checked,
+    },
   };
 }

@@ -74,4 +74,10 @@ export interface QueryPlan {
   readonly rowFilters: readonly { readonly dataset: string; readonly filter: string }[];
   /** Query text with literals replaced by `?`, safe for telemetry. */
   readonly shape: string;
+  /** How long each planner stage took (for tracing). */
+  readonly timings?: {
+    readonly parseMs: number;
+    readonly checkMs: number;
+    readonly rewriteMs: number;
+  };
 }

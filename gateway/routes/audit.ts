@@ -11,6 +11,7 @@ import {
   requireRole,
 } from '../request-context.ts';
 import type { Services } from '../services.ts';
+import { spanTree } from '../trace-store.ts';
 
 const FILTERS = [
   'user',
@@ -70,7 +71,7 @@ export async function auditRoutes(
   app: FastifyInstance,
   opts: { services: Services },
 ): Promise<void> {
-  const { store, auth, recorder, ledger } = opts.services;
+  const { store, auth, recorder, ledger, traces } = opts.services;
 
   /** The filter a principal may search with: the request's own, narrowed to what they may see. */
   async function allowedFilters(principal: Principal, q: FilterQuery): Promise<LedgerFilter[]> {
@@ -161,7 +162,12 @@ export async function auditRoutes(
       if (!(await maySee(principal, record))) {
         throw new SluiceError('NOT_FOUND', `record ${seq} does not exist`);
       }
-      return { ...record, proof: ledger.inclusionProof(seq) };
+      const spans = typeof record.traceId === 'string' ? await traces.get(record.traceId) : null;
+      return {
+        ...record,
+        trace: spans ? spanTree(spans) : null,
+        proof: ledger.inclusionProof(seq),
+      };
     }),
   );
 

@@ -78,7 +78,7 @@ export async function datasetRoutes(
       if (dataset.status !== 'active') {
         throw new SluiceError('DATASET_SUSPENDED', `dataset ${dataset.id} is ${dataset.status}`);
       }
-      const answer = await queries.preview(dataset, entry);
+      const answer = await queries.preview(dataset, entry, req.sluice.trace);
       return {
         dataset: dataset.id,
         columns: answer.columns,

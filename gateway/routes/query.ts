@@ -45,13 +45,13 @@ export async function queryRoutes(
           principal,
           { sql: req.body.sql, agreement: req.body.agreement, format },
           entry,
+          ids.trace,
         );
       });
       if (answer.arrow) {
         return reply
           .header('content-type', ARROW_STREAM)
           .header('x-sluice-query-id', answer.queryId)
-          .header('x-sluice-trace-id', ids.traceId)
           .header('x-sluice-row-count', String(answer.rowCount))
           .header('x-sluice-truncated', String(answer.truncated))
           .header('x-sluice-attribution', encodeURIComponent(answer.attribution.citation))
