@@ -1,12 +1,15 @@
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
+import { ensureDemoData } from '../../datasets/seed.ts';
 import { buildApp } from '../../gateway/app.ts';
 import { signDemoToken } from '../../gateway/auth.ts';
 import { type Config, loadConfig } from '../../gateway/config.ts';
+import { demoControlState } from '../../gateway/demo-control.ts';
 import { type Running, startServices } from '../../gateway/start.ts';
+import type { ControlState } from '../../gateway/store.ts';
 
 export interface TestGateway {
   readonly app: FastifyInstance;
@@ -24,10 +27,17 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   overrides: Partial<Parameters<typeof loadConfig>[1]> = {},
+  opts: { control?: (state: ControlState) => ControlState } = {},
 ): Promise<TestGateway> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'sluice-gw-'));
   await mkdir(dataDir, { recursive: true });
   await symlink(inject('demoDbPath'), path.join(dataDir, 'datasets.duckdb'));
+  if (opts.control) {
+    // Seed a changed control plane (users, agreements) before the gateway opens it.
+    const { entries } = await ensureDemoData({ dataDir, tpchScale: 0.01 });
+    const state = opts.control(await demoControlState(entries));
+    await writeFile(path.join(dataDir, 'control.json'), JSON.stringify(state));
+  }
   const config = loadConfig(
     {},
     {
