@@ -9,9 +9,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const services = await startServices(config);
   const app = await buildApp({ services, logger: true });
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
   app.log.info(
-    `Sluice is ready on http://${config.host}:${config.port} (data in ${config.dataDir}, started in ${Math.round(performance.now() - started)} ms)`,
+    `Sluice is ready on ${address} (data in ${config.dataDir}, started in ${Math.round(performance.now() - started)} ms)`,
   );
   let stopping = false;
   const stop = async (signal: string) => {
