@@ -17,7 +17,10 @@ export interface Access {
   readonly maxRowsPerAnswer: number;
   /** Absent for unconditional-only access. */
   readonly maxRowsPerDay: number | null;
-  /** Cache key part: changes whenever the grant changes. */
+  /**
+   * Changes whenever what the scope grants could change: the agreement's policy version and
+   * every dataset's version (plan-cache key).
+   */
   readonly version: string;
 }
 
@@ -43,6 +46,7 @@ export class AccessResolver {
 
   async forQuery(principal: Principal, agreementId: string | undefined): Promise<Access> {
     const datasets = await this.#store.listDatasets();
+    const catalog = datasets.map((d) => `${d.id}:${d.version}`).join(',');
     const agreement = await this.#pickAgreement(principal, agreementId);
     const unconditional = columnsOf(datasets.filter((d) => d.openType === 'unconditional'));
     const conditional = datasets.filter((d) => d.openType === 'conditional');
@@ -58,7 +62,7 @@ export class AccessResolver {
         policy: null,
         maxRowsPerAnswer: this.#maxRowsUnconditional,
         maxRowsPerDay: null,
-        version: 'unconditional',
+        version: `unconditional|${catalog}`,
       };
     }
     const policy = this.#policy(agreement);
@@ -75,7 +79,7 @@ export class AccessResolver {
       policy,
       maxRowsPerAnswer: policy.export.maxRowsPerAnswer,
       maxRowsPerDay: policy.export.maxRowsPerDay,
-      version: `${agreement.id}@${agreement.policyVersion}`,
+      version: `${agreement.id}@${agreement.policyVersion}|${catalog}`,
     };
   }
 

@@ -33,6 +33,7 @@ export interface QueryAnswer {
 }
 
 const MAX_SQL_LENGTH = 100_000;
+const PLAN_CACHE_SIZE = 2_000;
 
 /**
  * The secure SQL path from an authenticated principal to an answer: access → plan (parse,
@@ -45,6 +46,8 @@ export class QueryService {
   readonly #engine: EnginePool;
   readonly #quotas: QuotaMeter;
   readonly #timeoutMs: number;
+  /** Checked plans by scope version and query text; a Map in insertion order serves as LRU. */
+  readonly #plans = new Map<string, QueryPlan>();
 
   constructor(deps: {
     store: Store;
@@ -80,13 +83,31 @@ export class QueryService {
       return found;
     });
     noteAccess(entry, access);
-    const plan = await this.#plan(request.sql, access.scope, trace);
+    const plan = await this.#plan(request.sql, access.scope, trace, access.version);
     return this.#execute(plan, access, request.format, entry, trace);
   }
 
-  /** Plans inside a span, with the planner's stages as child spans. */
-  async #plan(sql: string, scope: Scope, trace: RequestTrace): Promise<QueryPlan> {
+  /**
+   * Plans inside a span, with the planner's stages as child spans. With a `version`, the plan
+   * is cached under it and the query text: a repeated query skips parsing and checking, and
+   * any change to the agreement's policy or a dataset changes the key.
+   */
+  async #plan(
+    sql: string,
+    scope: Scope,
+    trace: RequestTrace,
+    version?: string,
+  ): Promise<QueryPlan> {
     return trace.span('sluice.plan', (span) => {
+      const key = version === undefined ? undefined : `${version}\u0000${sql}`;
+      const cached = key === undefined ? undefined : this.#plans.get(key);
+      span.setAttribute('sluice.plan_cache', cached ? 'hit' : 'miss');
+      if (cached) {
+        this.#plans.delete(key!);
+        this.#plans.set(key!, cached);
+        span.setAttribute('sluice.query_shape', cached.shape.slice(0, 2000));
+        return cached;
+      }
       const started = Date.now();
       const plan = planQuery(sql, scope);
       const t = plan.timings;
@@ -114,6 +135,11 @@ export class QueryService {
         );
       }
       span.setAttribute('sluice.query_shape', plan.shape.slice(0, 2000));
+      if (key !== undefined) {
+        if (this.#plans.size >= PLAN_CACHE_SIZE)
+          this.#plans.delete(this.#plans.keys().next().value!);
+        this.#plans.set(key, plan);
+      }
       return plan;
     });
   }

@@ -138,3 +138,31 @@ describe('traces', () => {
     );
   });
 });
+
+describe('the plan cache', () => {
+  it('serves a repeated query from the cache, and the answer stays the same', async () => {
+    const sql =
+      'SELECT district, avg(income) AS mean FROM citizens GROUP BY district ORDER BY district';
+    const first = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/query',
+      headers: await gw.as('alice'),
+      payload: { sql },
+    });
+    const second = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/query',
+      headers: await gw.as('alice'),
+      payload: { sql },
+    });
+    expect(second.json().rows).toEqual(first.json().rows);
+    const planSpan = async (traceId: string) => {
+      const record = await recordOf(traceId);
+      const find = (nodes: SpanNode[]): SpanNode | undefined =>
+        nodes.find((n) => n.name === 'sluice.plan') ?? find(nodes.flatMap((n) => n.children));
+      return find(record.trace)!;
+    };
+    expect((await planSpan(first.json().traceId)).attributes['sluice.plan_cache']).toBe('miss');
+    expect((await planSpan(second.json().traceId)).attributes['sluice.plan_cache']).toBe('hit');
+  });
+});
