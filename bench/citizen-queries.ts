@@ -12,6 +12,8 @@ export interface CitizenQuery {
   readonly sluice: string;
   /** The same question against `citizens_alice` in PostgreSQL, as a non-owner role. */
   readonly postgres: string;
+  /** An integer output column both sides must agree on, row for row (same rows, same work). */
+  readonly check: 'people' | 'id';
 }
 
 export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
@@ -22,6 +24,7 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       'SELECT district, count(*) AS people, avg(income) AS mean_income, sum(income) AS total_income FROM citizens GROUP BY district ORDER BY district',
     postgres:
       'SELECT district, count(*) AS people, avg(income) AS mean_income, sum(income) AS total_income FROM citizens_alice GROUP BY district HAVING count(*) >= 10 ORDER BY district',
+    check: 'people',
   },
   {
     id: 'income-by-gender',
@@ -30,6 +33,7 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       'SELECT gender, count(*) AS people, avg(income) AS mean_income FROM citizens GROUP BY gender ORDER BY gender',
     postgres:
       'SELECT gender, count(*) AS people, avg(income) AS mean_income FROM citizens_alice GROUP BY gender HAVING count(*) >= 10 ORDER BY gender',
+    check: 'people',
   },
   {
     id: 'income-by-birth-year',
@@ -38,12 +42,14 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       'SELECT year(birth_date) AS birth_year, count(*) AS people, avg(income) AS mean_income FROM citizens GROUP BY year(birth_date) ORDER BY birth_year',
     postgres:
       'SELECT extract(year FROM birth_date)::int AS birth_year, count(*) AS people, avg(income) AS mean_income FROM citizens_alice GROUP BY 1 HAVING count(*) >= 10 ORDER BY 1',
+    check: 'people',
   },
   {
     id: 'count-female',
     title: 'count with a filter on gender',
     sluice: "SELECT count(*) AS people FROM citizens WHERE gender = 'female'",
     postgres: "SELECT count(*) AS people FROM citizens_alice WHERE gender = 'female'",
+    check: 'people',
   },
   {
     id: 'spread-by-district-gender',
@@ -52,6 +58,7 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       'SELECT district, gender, count(*) AS people, stddev(income) AS sd_income, variance(income) AS var_income FROM citizens GROUP BY district, gender ORDER BY district, gender',
     postgres:
       'SELECT district, gender, count(*) AS people, stddev(income) AS sd_income, variance(income) AS var_income FROM citizens_alice GROUP BY district, gender HAVING count(*) >= 10 ORDER BY district, gender',
+    check: 'people',
   },
   {
     id: 'young-income-by-district',
@@ -60,6 +67,7 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       "SELECT district, count(*) AS people, avg(income) AS mean_income FROM citizens WHERE birth_date >= DATE '1980-01-01' GROUP BY district ORDER BY district",
     postgres:
       "SELECT district, count(*) AS people, avg(income) AS mean_income FROM citizens_alice WHERE birth_date >= DATE '1980-01-01' GROUP BY district HAVING count(*) >= 10 ORDER BY district",
+    check: 'people',
   },
   {
     id: 'masked-listing',
@@ -68,6 +76,7 @@ export const CITIZEN_QUERIES: readonly CitizenQuery[] = [
       'SELECT id, name, id_card, gender, birth_date, district FROM citizens ORDER BY id LIMIT 100',
     postgres:
       'SELECT id, name, id_card, gender, birth_date, district FROM citizens_alice ORDER BY id LIMIT 100',
+    check: 'id',
   },
 ];
 

@@ -11,6 +11,7 @@ export interface QueryOutcome {
   readonly status: number;
   readonly rowCount: number;
   readonly truncated: boolean;
+  readonly columns: readonly string[];
   readonly rows: readonly unknown[][];
   readonly errorCode?: string;
 }
@@ -94,6 +95,7 @@ export class GatewayProcess {
     const body = (await res.json()) as {
       rowCount?: number;
       truncated?: boolean;
+      columns?: { name: string }[];
       rows?: unknown[][];
       error?: { code: string };
     };
@@ -101,6 +103,7 @@ export class GatewayProcess {
       status: res.status,
       rowCount: body.rowCount ?? 0,
       truncated: body.truncated ?? false,
+      columns: (body.columns ?? []).map((c) => c.name),
       rows: body.rows ?? [],
       ...(body.error ? { errorCode: body.error.code } : {}),
     };

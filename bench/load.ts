@@ -6,6 +6,7 @@
  * the record's size, as the regulator's verify route recomputes it, must have grown by at least
  * the number of answers.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { LOAD_QUERIES } from './citizen-queries.ts';
 import type { GatewayProcess } from './gateway-process.ts';
@@ -20,6 +21,48 @@ export interface LoadOptions {
   readonly command: string;
 }
 
+const TICKS_PER_SECOND = 100;
+
+/** user + system CPU seconds of one process, from /proc (Linux); 0 when unreadable. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** Direct children of a process (the engine workers of the gateway), from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(' ').map(Number));
+    }
+  } catch {
+    // not Linux, or the process is gone: no per-process CPU figures
+  }
+  return out;
+}
+
+/** CPU seconds so far of the gateway, its engine workers, and this (load generator) process. */
+function cpuSnapshot(gatewayPid: number | undefined): {
+  gateway: number;
+  engines: number;
+  client: number;
+} {
+  if (gatewayPid === undefined) return { gateway: 0, engines: 0, client: 0 };
+  const usage = process.cpuUsage();
+  return {
+    gateway: cpuSeconds(gatewayPid),
+    engines: childrenOf(gatewayPid).reduce((s, pid) => s + cpuSeconds(pid), 0),
+    client: (usage.user + usage.system) / 1e6,
+  };
+}
+
 interface Level {
   readonly connections: number;
   readonly requests: number;
@@ -28,6 +71,8 @@ interface Level {
   readonly p99: number;
   readonly non2xx: number;
   readonly errors: number;
+  /** CPU milliseconds per answered query, by process. */
+  readonly cpuMsPerQuery: { gateway: number; engines: number; client: number };
 }
 
 export async function runLoad(report: Report, opts: LoadOptions): Promise<void> {
@@ -50,8 +95,11 @@ export async function runLoad(report: Report, opts: LoadOptions): Promise<void> 
 
   const before = await opts.gateway.recordSize();
   const levels: Level[] = [];
-  console.log('clients | queries/s | p50 ms | p99 ms | answers | non-2xx | errors');
+  console.log(
+    'clients | queries/s | p50 ms | p99 ms | answers | non-2xx | errors | CPU ms per query: gateway, engine workers, load generator',
+  );
   for (const connections of opts.levels) {
+    const cpu0 = cpuSnapshot(opts.gateway.pid);
     const r = await autocannon({
       url: opts.gateway.url,
       connections,
@@ -60,6 +108,9 @@ export async function runLoad(report: Report, opts: LoadOptions): Promise<void> 
       timeout: 30,
       requests,
     });
+    const cpu1 = cpuSnapshot(opts.gateway.pid);
+    const per = (k: 'gateway' | 'engines' | 'client') =>
+      ((cpu1[k] - cpu0[k]) * 1000) / Math.max(1, r['2xx']);
     const level: Level = {
       connections,
       requests: r['2xx'],
@@ -68,10 +119,11 @@ export async function runLoad(report: Report, opts: LoadOptions): Promise<void> 
       p99: r.latency.p99,
       non2xx: r.non2xx,
       errors: r.errors,
+      cpuMsPerQuery: { gateway: per('gateway'), engines: per('engines'), client: per('client') },
     };
     levels.push(level);
     console.log(
-      `${String(connections).padStart(7)} | ${fmtInt(level.perSecond).padStart(9)} | ${level.p50.toFixed(1).padStart(6)} | ${level.p99.toFixed(1).padStart(6)} | ${fmtInt(level.requests).padStart(7)} | ${String(level.non2xx).padStart(7)} | ${level.errors}`,
+      `${String(connections).padStart(7)} | ${fmtInt(level.perSecond).padStart(9)} | ${level.p50.toFixed(1).padStart(6)} | ${level.p99.toFixed(1).padStart(6)} | ${fmtInt(level.requests).padStart(7)} | ${String(level.non2xx).padStart(7)} | ${String(level.errors).padStart(6)} | ${level.cpuMsPerQuery.gateway.toFixed(2)}, ${level.cpuMsPerQuery.engines.toFixed(2)}, ${level.cpuMsPerQuery.client.toFixed(2)}`,
     );
     if (level.non2xx > 0 || level.errors > 0) {
       report.problem(

@@ -10,9 +10,9 @@
  * Both keep the median of warm runs after one discarded warm-up.
  */
 import { randomBytes } from 'node:crypto';
-import { CITIZEN_QUERIES } from './citizen-queries.ts';
-import type { GatewayProcess } from './gateway-process.ts';
-import { ensurePostgresInstalled, PgCluster, postgresVersion } from './postgres.ts';
+import { CITIZEN_QUERIES, type CitizenQuery } from './citizen-queries.ts';
+import type { GatewayProcess, QueryOutcome } from './gateway-process.ts';
+import { ensurePostgresInstalled, PG_MAJOR, PgCluster, postgresVersion } from './postgres.ts';
 import type { Report } from './report.ts';
 import { fmtMs, geomean, median } from './stats.ts';
 
@@ -140,10 +140,32 @@ export async function timePostgres(
   return { ms: kept.map((r) => r[0]), rowCount: kept[0]![1] };
 }
 
+/** The check column of every row of the PostgreSQL answer, in answer order. */
+async function postgresCheckValues(pg: PgCluster, q: CitizenQuery): Promise<string[]> {
+  const out = await pg.psql(`SELECT ${q.check} FROM (${q.postgres}) AS answer;`, { user: 'alice' });
+  return out.split('\n').filter((l) => l !== '');
+}
+
+/** Same rows, same order, same values in the check column; else why not. */
+function compareAnswers(
+  q: CitizenQuery,
+  sluice: { columns: readonly string[]; rows: readonly unknown[][] },
+  postgres: readonly string[],
+): string | null {
+  const at = sluice.columns.indexOf(q.check);
+  if (at < 0) return `Sluice's answer has no column ${q.check}`;
+  const mine = sluice.rows.map((r) => String(r[at]));
+  if (mine.length !== postgres.length) {
+    return `Sluice returned ${mine.length} rows, PostgreSQL ${postgres.length}`;
+  }
+  const differ = mine.findIndex((v, i) => v !== postgres[i]);
+  return differ < 0 ? null : `${q.check} differs at row ${differ + 1}`;
+}
+
 export async function runPeer(report: Report, opts: PeerOptions): Promise<void> {
   console.log('');
   console.log(
-    `## 2. Peer: ${CITIZEN_QUERIES.length} policy queries on ${opts.citizens.toLocaleString('en-US')} citizens, Sluice vs PostgreSQL ${15} (RLS + security-barrier view)`,
+    `## 2. Peer: ${CITIZEN_QUERIES.length} policy queries on ${opts.citizens.toLocaleString('en-US')} citizens, Sluice vs PostgreSQL ${PG_MAJOR} (RLS + security-barrier view)`,
   );
   const installed = await ensurePostgresInstalled();
   console.log(`${postgresVersion()} (${installed}); cluster on 127.0.0.1:${opts.port}`);
@@ -163,27 +185,32 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
       `initdb + start + load ${opts.citizens.toLocaleString('en-US')} rows + index + analyze: ${fmtMs(performance.now() - t0)} ms`,
     );
 
-    const pgResults = new Map<string, { ms: number[]; rowCount: number }>();
-    for (const q of CITIZEN_QUERIES)
-      pgResults.set(q.id, await timePostgres(pg, q.postgres, opts.runs));
+    const pgResults = new Map<string, { ms: number[]; rowCount: number; check: string[] }>();
+    for (const q of CITIZEN_QUERIES) {
+      const timed = await timePostgres(pg, q.postgres, opts.runs);
+      pgResults.set(q.id, { ...timed, check: await postgresCheckValues(pg, q) });
+    }
 
     console.log(
-      'query                      | Sluice p50 ms | PostgreSQL p50 ms | PG / Sluice | rows',
+      'query                      | Sluice p50 ms | PostgreSQL p50 ms | PG / Sluice | rows (same people/id values on both sides)',
     );
     for (const q of CITIZEN_QUERIES) {
       const ms: number[] = [];
       let rows = -1;
+      let last: QueryOutcome | null = null;
       for (let i = 0; i <= opts.runs; i++) {
         const t = performance.now();
         const out = await opts.gateway.queryOk('alice', q.sluice);
         const elapsed = performance.now() - t;
         if (i > 0) ms.push(elapsed);
         rows = out.rowCount;
+        last = out;
       }
       const peer = pgResults.get(q.id)!;
-      if (rows !== peer.rowCount) {
+      const mismatch = compareAnswers(q, last!, peer.check);
+      if (rows !== peer.rowCount || mismatch) {
         report.problem(
-          `peer ${q.id}: Sluice returned ${rows} rows, PostgreSQL ${peer.rowCount}: not equal work`,
+          `peer ${q.id}: not the same answer (${mismatch ?? `${rows} rows vs ${peer.rowCount}`}); not equal work`,
         );
       }
       const s = median(ms);

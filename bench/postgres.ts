@@ -52,6 +52,14 @@ function asPostgres(bin: string, args: readonly string[]): [string, string[]] {
   return [full, [...args]];
 }
 
+/** Clusters started and not yet stopped, so an interrupted run can still stop them. */
+const live = new Set<PgCluster>();
+
+/** Stops every cluster this process started (for SIGINT/SIGTERM handlers). */
+export async function stopAllClusters(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop()));
+}
+
 export class PgCluster {
   readonly port: number;
   readonly dir: string;
@@ -66,6 +74,7 @@ export class PgCluster {
   static async start(opts: PgOptions): Promise<PgCluster> {
     const root = await mkdtemp(path.join(tmpdir(), 'sluice-bench-pg-'));
     const cluster = new PgCluster(root, opts.port);
+    live.add(cluster);
     try {
       if (process.getuid?.() === 0) {
         const uid = Number(execFileSync('id', ['-u', OS_USER], { encoding: 'utf8' }).trim());
@@ -116,6 +125,7 @@ export class PgCluster {
 
   /** Stops the server (fast shutdown) and deletes the cluster directory. */
   async stop(): Promise<void> {
+    live.delete(this);
     if (this.#running) {
       this.#running = false;
       const [ctl, args] = asPostgres('pg_ctl', [

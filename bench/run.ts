@@ -4,7 +4,7 @@
  * that reproduces each, written to `.bench/results.json` as well.
  *
  *   ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N]
- *                  [--scale SF] [--citizens N] [--pg-port P]
+ *                  [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N]
  *
  * tpch   policy overhead: 22 TPC-H queries at SF1 and the demo policy queries on 1,000,000
  *        citizens, gateway over HTTP vs DuckDB in process
@@ -17,15 +17,19 @@
  * Data is generated once into `.bench/` and reused. `--quick` is a smoke run: TPC-H SF0.1,
  * 100,000 citizens, one warm run per query, 3 s per load level.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../gateway/config.ts';
+import { DATA_CATALOG } from '../gateway/start.ts';
+import { EnginePool } from '../sandbox/engine-pool.ts';
 import { BENCH_DIR, citizensCsv, prepareGatewayData } from './bench-data.ts';
 import { GatewayProcess } from './gateway-process.ts';
 import { DirectDuckDB, InProcessAccess } from './in-process.ts';
 import { runLoad } from './load.ts';
 import { runPeer } from './peer-postgres.ts';
+import { stopAllClusters } from './postgres.ts';
 import { describeMachine, Report } from './report.ts';
 import { runStages } from './stages.ts';
 import { fmtMs } from './stats.ts';
@@ -43,13 +47,15 @@ const { values } = parseArgs({
     scale: { type: 'string' },
     citizens: { type: 'string' },
     'pg-port': { type: 'string', default: '55432' },
+    workers: { type: 'string' },
+    threads: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P]',
+    'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N]',
   );
   process.exit(0);
 }
@@ -91,8 +97,15 @@ function commandFor(bench: Bench): string {
   return parts.join(' ');
 }
 
-// One engine worker's size, shared by the gateways and the in-process baselines.
-const engine = loadConfig({}, {});
+// One engine worker's size, shared by the gateways and the in-process baselines: the gateway's
+// defaults unless --workers / --threads say otherwise.
+const engine = loadConfig(
+  {},
+  {
+    ...(values.workers ? { workers: Number(values.workers) } : {}),
+    ...(values.threads ? { workerThreads: Number(values.threads) } : {}),
+  },
+);
 const gatewayConfig = {
   workers: engine.workers,
   workerThreads: engine.workerThreads,
@@ -117,6 +130,15 @@ if (os.cpus().length <= 2) {
   console.log(
     'note: a 2-core machine runs the gateway, its engine workers, the load generator and the peer together; figures are noisy, medians are kept',
   );
+}
+
+// An interrupted run still stops what it started: the PostgreSQL server would outlive us (the
+// gateway process and its engine workers exit on their own when this process goes away).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping the benchmark's PostgreSQL cluster`);
+    void stopAllClusters().finally(() => process.exit(130));
+  });
 }
 
 let failed = false;
@@ -149,9 +171,21 @@ if (only.has('tpch') || only.has('peer')) {
       await attempt('tpch', async () => {
         const direct = await DirectDuckDB.open(big.dbPath, sized);
         const access = await InProcessAccess.open(big.dataDir);
+        const work = await mkdtemp(path.join(BENCH_DIR, 'pool-'));
+        const pool = await EnginePool.create({
+          dbPath: big.dbPath,
+          workers: 1,
+          threads: sized.threads,
+          memoryLimit: sized.memoryLimit,
+          tempDir: path.join(work, 'tmp'),
+          exportDir: path.join(work, 'exports'),
+          timeoutMs: gatewayConfig.queryTimeoutMs,
+          dataCatalog: DATA_CATALOG,
+        });
         try {
           await runTpchOverhead(report, {
             gateway,
+            pool,
             direct,
             access,
             tpchScale: scale,
@@ -160,8 +194,10 @@ if (only.has('tpch') || only.has('peer')) {
             command: commandFor('tpch'),
           });
         } finally {
+          await pool.close();
           direct.close();
           await access.close();
+          await rm(work, { recursive: true, force: true });
         }
       });
     }

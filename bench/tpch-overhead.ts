@@ -16,6 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { planQuery } from '../policies/planner.ts';
+import type { EnginePool } from '../sandbox/engine-pool.ts';
 import { CITIZEN_QUERIES } from './citizen-queries.ts';
 import type { GatewayProcess } from './gateway-process.ts';
 import { ALICE, BOB, type DirectDuckDB, type InProcessAccess } from './in-process.ts';
@@ -26,6 +27,8 @@ export const TPCH_QUERY_DIR = '/work/shared/fixtures/tpch-queries';
 
 export interface OverheadOptions {
   readonly gateway: GatewayProcess;
+  /** An engine pool of one worker on the same file, for the engine's own timings. */
+  readonly pool: EnginePool;
   readonly direct: DirectDuckDB;
   readonly access: InProcessAccess;
   readonly tpchScale: number;
@@ -40,6 +43,9 @@ interface Timed {
   readonly gatewayMs: number;
   readonly directMs: number;
   readonly renderedMs: number;
+  readonly poolMs: number;
+  readonly secondCheckMs: number;
+  readonly executeMs: number;
   readonly ratio: number;
   readonly rows: number;
 }
@@ -60,7 +66,7 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
     `## 1a. Policy overhead, TPC-H SF${opts.tpchScale}: ${queries.length} queries as bob, gateway over HTTP vs DuckDB in process (${opts.runs} warm runs each)`,
   );
   console.log(
-    'query | gateway p50 ms | DuckDB p50 ms | ratio | overhead ms | rendered SQL in process ms | rows',
+    'query | gateway p50 ms | DuckDB p50 ms | ratio | overhead ms | rendered SQL ms | engine pool ms (2nd check, execute+encode) | rows',
   );
   const results: Timed[] = [];
   for (const q of queries) {
@@ -68,6 +74,9 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
     const gw: number[] = [];
     const direct: number[] = [];
     const rendered: number[] = [];
+    const pool: number[] = [];
+    const checks: number[] = [];
+    const executes: number[] = [];
     let gwRows = -1;
     let directRows = -1;
     for (let i = 0; i <= opts.runs; i++) {
@@ -80,10 +89,16 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
       t = performance.now();
       await opts.direct.rows(plan.sql);
       const r = performance.now() - t;
+      t = performance.now();
+      const engine = await opts.pool.query({ plan, maxRows: 100_000, format: 'json' });
+      const e = performance.now() - t;
       if (i > 0) {
         gw.push(g);
         direct.push(d);
         rendered.push(r);
+        pool.push(e);
+        checks.push(engine.timings.secondCheckMs);
+        executes.push(engine.timings.executeMs);
       }
       gwRows = out.rowCount;
       directRows = rows.length;
@@ -95,16 +110,22 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
     const g = median(gw);
     const d = median(direct);
     const r = median(rendered);
+    const e = median(pool);
+    const c = median(checks);
+    const x = median(executes);
     results.push({
       id: q.id,
       gatewayMs: g,
       directMs: d,
       renderedMs: r,
+      poolMs: e,
+      secondCheckMs: c,
+      executeMs: x,
       ratio: g / d,
       rows: gwRows,
     });
     console.log(
-      `${q.id}   | ${fmtMs(g).padStart(14)} | ${fmtMs(d).padStart(13)} | ${(g / d).toFixed(2).padStart(5)} | ${fmtMs(g - d).padStart(11)} | ${fmtMs(r).padStart(26)} | ${gwRows}`,
+      `${q.id}   | ${fmtMs(g).padStart(14)} | ${fmtMs(d).padStart(13)} | ${(g / d).toFixed(2).padStart(5)} | ${fmtMs(g - d).padStart(11)} | ${fmtMs(r).padStart(14)} | ${`${fmtMs(e)} (${fmtMs(c)}, ${fmtMs(x)})`.padStart(42)} | ${gwRows}`,
     );
   }
   report.detail('tpch', { scale: opts.tpchScale, runs: opts.runs, perQuery: results });
@@ -126,6 +147,10 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
     baseline: 'the part of the ratio due to the rewritten query shape, not the request path',
     command: opts.command,
   });
+  const med = (f: (t: Timed) => number) => fmtMs(median(results.map(f)));
+  console.log(
+    `median per query: gateway - DuckDB ${med((t) => t.gatewayMs - t.directMs)} ms = request path outside the engine (HTTP, auth, plan, record, JSON) ${med((t) => t.gatewayMs - t.poolMs)} ms + engine IPC ${med((t) => t.poolMs - t.secondCheckMs - t.executeMs)} ms + second check ${med((t) => t.secondCheckMs)} ms + engine execute+encode over in-process ${med((t) => t.executeMs - t.directMs)} ms (medians of each part, so the sum is approximate)`,
+  );
   report.add({
     id: 'tpch.overhead_ms',
     name: `Policy overhead: TPC-H SF${opts.tpchScale}, median added time per query`,
