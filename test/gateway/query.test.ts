@@ -205,3 +205,43 @@ describe('dataset status', () => {
     expect(res.statusCode).toBe(200);
   });
 });
+
+describe('failures inside the gateway', () => {
+  it('wraps an engine error without echoing the value that caused it', async () => {
+    const res = await query('bob', { sql: 'SELECT CAST(name AS INTEGER) AS n FROM airports' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code, res.body).toBe('QUERY_ERROR');
+    const { rows } = (await query('bob', { sql: 'SELECT name FROM airports LIMIT 50' })).json();
+    expect(rows.length).toBe(50);
+    for (const [name] of rows) expect(res.body).not.toContain(String(name));
+  });
+
+  it('sends no answer when the usage record cannot be written', async () => {
+    const { buildApp } = await import('../../gateway/app.ts');
+    const broken = await buildApp({
+      services: {
+        ...gw.services,
+        recorder: { append: () => Promise.reject(new Error('disk full')) },
+      },
+    });
+    try {
+      const res = await broken.inject({
+        method: 'POST',
+        url: '/v1/query',
+        headers: await gw.as('alice'),
+        payload: { sql: 'SELECT district, count(*) AS n FROM citizens GROUP BY district' },
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toEqual({
+        error: {
+          code: 'RECORD_UNAVAILABLE',
+          message: expect.any(String),
+          requestId: expect.any(String),
+        },
+      });
+      expect(res.body).not.toContain('Pudong');
+    } finally {
+      await broken.close();
+    }
+  });
+});
