@@ -240,6 +240,13 @@ export async function auditRoutes(
     return { ...checkpoint, publicKey: ledger.publicJwk };
   });
 
+  // A regulator may ask for a fresh checkpoint at any time, e.g. before an inspection.
+  app.post('/v1/audit/checkpoint', async (req) => {
+    const principal = await authenticate(req, auth, store);
+    requireRole(principal, 'regulator');
+    return { ...(await ledger.checkpoint()), publicKey: ledger.publicJwk };
+  });
+
   app.get<{ Querystring: { from?: string; to?: string } }>(
     '/v1/audit/proofs/consistency',
     {
@@ -248,8 +255,8 @@ export async function auditRoutes(
           type: 'object',
           required: ['from'],
           properties: {
-            from: { type: 'integer', minimum: 1 },
-            to: { type: 'integer', minimum: 1 },
+            from: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
+            to: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' },
           },
           additionalProperties: false,
         },

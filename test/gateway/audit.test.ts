@@ -146,6 +146,18 @@ describe('the usage record', () => {
     expect(checkpoint.statusCode).toBe(200);
     expect(checkpoint.json()).toMatchObject({ origin: 'sluice/usage-record' });
     expect(checkpoint.json().jws.split('.')).toHaveLength(3);
+    const fresh = await call('POST', '/v1/audit/checkpoint', 'reggie');
+    expect(fresh.statusCode).toBe(200);
+    expect(fresh.json().size).toBe(gw.services.ledger.size);
+    expect((await call('POST', '/v1/audit/checkpoint', 'alice')).statusCode).toBe(403);
+  });
+
+  it('proves that a later log extends an earlier one', async () => {
+    const size = gw.services.ledger.size;
+    const res = await call('GET', `/v1/audit/proofs/consistency?from=2&to=${size}`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ from: 2, to: size });
+    expect(res.json().fromRoot).toBe(gw.services.ledger.root(2));
   });
 
   it('notices an altered record', async () => {
