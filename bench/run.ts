@@ -38,25 +38,34 @@ import { runTpchOverhead } from './tpch-overhead.ts';
 const BENCHMARKS = ['tpch', 'peer', 'load', 'stages'] as const;
 type Bench = (typeof BENCHMARKS)[number];
 
-const { values } = parseArgs({
-  options: {
-    only: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    runs: { type: 'string' },
-    seconds: { type: 'string' },
-    scale: { type: 'string' },
-    citizens: { type: 'string' },
-    'pg-port': { type: 'string', default: '55432' },
-    workers: { type: 'string' },
-    threads: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const USAGE =
+  'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N]';
+
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        only: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        runs: { type: 'string' },
+        seconds: { type: 'string' },
+        scale: { type: 'string' },
+        citizens: { type: 'string' },
+        'pg-port': { type: 'string', default: '55432' },
+        workers: { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const values = parseFlags();
 
 if (values.help) {
-  console.log(
-    'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N]',
-  );
+  console.log(USAGE);
   process.exit(0);
 }
 

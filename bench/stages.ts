@@ -34,7 +34,7 @@ import { arrowLayout, recordBatch } from '../sandbox/arrow-values.ts';
 import { EnginePool } from '../sandbox/engine-pool.ts';
 import { secondCheck } from '../sandbox/second-check.ts';
 import { BENCH_DIR } from './bench-data.ts';
-import { CITIZEN_QUERIES } from './citizen-queries.ts';
+import { CITIZEN_QUERIES, LOAD_QUERIES } from './citizen-queries.ts';
 import type { GatewayProcess } from './gateway-process.ts';
 import { ALICE, BOB, DirectDuckDB, type InProcessAccess } from './in-process.ts';
 import type { Report } from './report.ts';
@@ -63,6 +63,7 @@ export async function runStages(report: Report, opts: StagesOptions): Promise<vo
   console.log('## 4. Per-stage costs');
   await plannerStages(report, opts);
   await breakdown(report, opts);
+  await engineCpu(report, opts);
   await recordAppends(report, opts);
   await isolateColdStart(report, opts);
   await arrowDownload(report, opts);
@@ -96,17 +97,25 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
   const all: number[] = [];
   const plans: number[] = [];
   const checks: number[] = [];
-  const perQuery: { id: string; planP50: number; checkP50: number; totalP50: number }[] = [];
+  const serializes: number[] = [];
+  const perQuery: {
+    id: string;
+    planP50: number;
+    checkP50: number;
+    serializeP50: number;
+    totalP50: number;
+  }[] = [];
   try {
     console.log(`planner and second check, ${iterations} runs per query after warm-up (ms):`);
     console.log(
-      'query                            | plan p50 | 2nd check p50 | total p50 | total p99',
+      'query                            | plan p50 | 2nd check p50 (of which DuckDB json_serialize_sql calls) | total p50 | total p99',
     );
     for (const q of queries) {
       const scope = q.scope;
       for (let i = 0; i < 20; i++) await secondCheck(planQuery(q.sql, scope), serialize);
       const plan: number[] = [];
       const check: number[] = [];
+      const ser: number[] = [];
       const total: number[] = [];
       for (let i = 0; i < iterations; i++) {
         const t0 = performance.now();
@@ -114,21 +123,27 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
         const t1 = performance.now();
         await secondCheck(p, serialize, { dataCatalog: DATA_CATALOG });
         const t2 = performance.now();
+        // The parser calls the check makes (the query, then each shaped relation), alone.
+        for (const text of [p.sql, ...p.shaped.map((x) => x.sql)]) await serialize(text);
+        const t3 = performance.now();
         plan.push(t1 - t0);
         check.push(t2 - t1);
+        ser.push(t3 - t2);
         total.push(t2 - t0);
       }
       all.push(...total);
       plans.push(...plan);
       checks.push(...check);
+      serializes.push(...ser);
       perQuery.push({
         id: q.id,
         planP50: median(plan),
         checkP50: median(check),
+        serializeP50: median(ser),
         totalP50: median(total),
       });
       console.log(
-        `${q.id.padEnd(32)} | ${fmtMs(median(plan)).padStart(8)} | ${fmtMs(median(check)).padStart(13)} | ${fmtMs(median(total)).padStart(9)} | ${fmtMs(percentile(total, 99)).padStart(9)}`,
+        `${q.id.padEnd(32)} | ${fmtMs(median(plan)).padStart(8)} | ${`${fmtMs(median(check))} (${fmtMs(median(ser))})`.padStart(56)} | ${fmtMs(median(total)).padStart(9)} | ${fmtMs(percentile(total, 99)).padStart(9)}`,
       );
     }
   } finally {
@@ -141,7 +156,7 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
     value: median(all),
     unit: 'ms',
     target: { op: '<', limit: 1 },
-    baseline: `plan ${fmtMs(median(plans))} ms + second check ${fmtMs(median(checks))} ms (p50s); slowest query p50 ${fmtMs(Math.max(...perQuery.map((q) => q.totalP50)))} ms`,
+    baseline: `plan ${fmtMs(median(plans))} ms + second check ${fmtMs(median(checks))} ms, of which DuckDB's parser ${fmtMs(median(serializes))} ms (p50s); slowest query p50 ${fmtMs(Math.max(...perQuery.map((q) => q.totalP50)))} ms`,
     command: opts.command,
   });
 
@@ -319,6 +334,70 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
     value: e2e,
     unit: 'ms',
     baseline: `rendered SQL in process ${fmtMs(directMs)} ms; engine pool ${fmtMs(poolMs)}, append ${fmtMs(appendMs)}, JWT ${fmtMs(verify)}, access ${fmtMs(access)}, plan ${fmtMs(planMs)}, HTTP ${fmtMs(health)}`,
+    command: opts.command,
+  });
+}
+
+/**
+ * DuckDB CPU per small policy query (the load test's texts), in process, by query form and
+ * thread count: the user's SQL on the raw table, the same with only the row filter as a plain
+ * WHERE, and the gateway's rendered SQL (row filter as WHERE plus CASE around every column).
+ * CPU time, not wall time, is what limits throughput on a small machine.
+ */
+async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
+  const n = opts.quick ? 30 : 150;
+  const scope = (await opts.planAccess.forQuery(ALICE)).scope;
+  const forms: Record<string, string[]> = {
+    'raw table, no policy': LOAD_QUERIES.map((q) => q),
+    'row filter as a plain WHERE': LOAD_QUERIES.map((q) =>
+      q.replace(
+        'FROM citizens',
+        "FROM (SELECT * FROM citizens WHERE district IN ('Pudong', 'Xuhui')) AS citizens",
+      ),
+    ),
+    'rendered by the gateway': LOAD_QUERIES.map((q) => planQuery(q, scope).sql),
+  };
+  const results: { form: string; threads: number; cpuMs: number; wallMs: number }[] = [];
+  for (const threads of [...new Set([1, opts.threads])]) {
+    const direct = await DirectDuckDB.open(opts.dbPath, { threads, memoryLimit: opts.memoryLimit });
+    try {
+      for (const [form, texts] of Object.entries(forms)) {
+        for (let i = 0; i < 20; i++) await direct.rows(texts[i % texts.length]!);
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) await direct.rows(texts[i % texts.length]!);
+        const cpu = process.cpuUsage(cpu0);
+        results.push({
+          form,
+          threads,
+          cpuMs: (cpu.user + cpu.system) / 1000 / n,
+          wallMs: (performance.now() - t0) / n,
+        });
+      }
+    } finally {
+      direct.close();
+    }
+  }
+  console.log('');
+  console.log(
+    `DuckDB in process, the load test's ${LOAD_QUERIES.length} queries on ${opts.dataDir.split('/').pop()} data, ${n} runs each (ms per query):`,
+  );
+  for (const r of results) {
+    console.log(
+      `  threads ${r.threads}, ${r.form.padEnd(28)} CPU ${fmtMs(r.cpuMs).padStart(6)}  wall ${fmtMs(r.wallMs).padStart(6)}`,
+    );
+  }
+  report.detail('engineCpu', results);
+  const rendered = results.find(
+    (r) => r.form === 'rendered by the gateway' && r.threads === opts.threads,
+  )!;
+  const raw = results.find((r) => r.form === 'raw table, no policy' && r.threads === opts.threads)!;
+  report.add({
+    id: 'stages.engine_cpu_ms',
+    name: `Stages: DuckDB CPU per small policy query, rendered SQL, ${opts.threads} thread${opts.threads > 1 ? 's' : ''}`,
+    value: rendered.cpuMs,
+    unit: 'ms',
+    baseline: `raw table without policy ${fmtMs(raw.cpuMs)} ms CPU`,
     command: opts.command,
   });
 }

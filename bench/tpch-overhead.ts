@@ -23,7 +23,11 @@ import { ALICE, BOB, type DirectDuckDB, type InProcessAccess } from './in-proces
 import type { Report } from './report.ts';
 import { fmtMs, geomean, median } from './stats.ts';
 
-export const TPCH_QUERY_DIR = '/work/shared/fixtures/tpch-queries';
+/** The shared fixtures, which sit beside the repository (`../shared`). */
+export const TPCH_QUERY_DIR = path.resolve(
+  import.meta.dirname,
+  '../../shared/fixtures/tpch-queries',
+);
 
 export interface OverheadOptions {
   readonly gateway: GatewayProcess;
