@@ -26,6 +26,8 @@ export interface Access {
 
 type Columns = Map<string, { name: string; type: string }[]>;
 
+const COMPILED_CACHE_SIZE = 1_000;
+
 /**
  * Turns a principal and an optional agreement id into the Scope the planner enforces.
  * Deny by default: only active, unexpired agreements of the asking researcher count, and
@@ -37,6 +39,8 @@ export class AccessResolver {
   readonly #maxRowsUnconditional: number;
   /** Parsed policy documents by agreement id and policy version. */
   readonly #policies = new Map<string, PolicyDocument>();
+  /** Compiled access by its version: recompiled only when the policy or catalog changes. */
+  readonly #compiled = new Map<string, Access>();
 
   constructor(store: Store, opts: { dataCatalog: string; maxRowsUnconditional: number }) {
     this.#store = store;
@@ -46,8 +50,28 @@ export class AccessResolver {
 
   async forQuery(principal: Principal, agreementId: string | undefined): Promise<Access> {
     const datasets = await this.#store.listDatasets();
-    const catalog = datasets.map((d) => `${d.id}:${d.version}`).join(',');
     const agreement = await this.#pickAgreement(principal, agreementId);
+    const catalog = datasets.map((d) => `${d.id}:${d.version}:${d.openType}`).join(',');
+    const version = agreement
+      ? `${agreement.id}@${agreement.policyVersion}:${agreement.datasets.join('+')}|${catalog}`
+      : `unconditional|${catalog}`;
+    let access = this.#compiled.get(version);
+    if (!access) {
+      access = this.#compile(datasets, agreement, version);
+      if (this.#compiled.size >= COMPILED_CACHE_SIZE) {
+        this.#compiled.delete(this.#compiled.keys().next().value!);
+      }
+      this.#compiled.set(version, access);
+    }
+    return access;
+  }
+
+  /** Compiles the scope of an agreement (or of unconditional data alone) over the catalog. */
+  #compile(
+    datasets: readonly DatasetEntry[],
+    agreement: AgreementRecord | null,
+    version: string,
+  ): Access {
     const unconditional = columnsOf(datasets.filter((d) => d.openType === 'unconditional'));
     const conditional = datasets.filter((d) => d.openType === 'conditional');
     if (!agreement) {
@@ -62,7 +86,7 @@ export class AccessResolver {
         policy: null,
         maxRowsPerAnswer: this.#maxRowsUnconditional,
         maxRowsPerDay: null,
-        version: `unconditional|${catalog}`,
+        version,
       };
     }
     const policy = this.#policy(agreement);
@@ -79,7 +103,7 @@ export class AccessResolver {
       policy,
       maxRowsPerAnswer: policy.export.maxRowsPerAnswer,
       maxRowsPerDay: policy.export.maxRowsPerDay,
-      version: `${agreement.id}@${agreement.policyVersion}|${catalog}`,
+      version,
     };
   }
 

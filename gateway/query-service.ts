@@ -25,7 +25,8 @@ export interface Attribution {
 export interface QueryAnswer {
   readonly queryId: string;
   readonly columns: readonly { name: string; type: string }[];
-  readonly rows?: readonly unknown[][];
+  /** The rows as a JSON array text, exactly as the engine encoded them (format json). */
+  readonly rowsJson?: string;
   readonly arrow?: Uint8Array;
   readonly rowCount: number;
   readonly truncated: boolean;
@@ -225,12 +226,12 @@ export class QueryService {
       entry.bytes = result.bytes;
       entry.truncated = result.truncated;
       entry.answerDigest = sha256Hex(
-        result.arrow ?? JSON.stringify({ columns: result.columns, rows: result.rows }),
+        result.arrow ?? `${JSON.stringify(result.columns)}\n${result.rowsJson}`,
       );
       return {
         queryId: randomUUID(),
         columns: result.columns,
-        ...(result.arrow ? { arrow: result.arrow } : { rows: result.rows ?? [] }),
+        ...(result.arrow ? { arrow: result.arrow } : { rowsJson: result.rowsJson }),
         rowCount: result.rowCount,
         truncated: result.truncated,
         attribution: attribution(datasets),

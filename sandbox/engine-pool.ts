@@ -90,8 +90,10 @@ export interface QueryTimings {
 
 export interface QueryResult {
   readonly columns: readonly ColumnInfo[];
-  /** JSON-safe rows (format json); empty for arrow. */
+  /** JSON-safe rows (format json); empty for arrow. Parsed from `rowsJson` on first use. */
   readonly rows: unknown[][];
+  /** The same rows as the worker encoded them: a JSON array text, to send on unparsed. */
+  readonly rowsJson: string;
   /** Arrow IPC stream of the same columns (format arrow). */
   readonly arrow?: Uint8Array;
   readonly rowCount: number;
@@ -260,9 +262,15 @@ export class EnginePool {
       request.traceparent !== undefined && TRACEPARENT.test(request.traceparent)
         ? request.traceparent
         : undefined;
+    const rowsJson = request.format === 'json' ? value.rowsJson : '[]';
+    let rows: unknown[][] | undefined;
     return {
       columns: value.columns,
-      rows: request.format === 'json' ? (JSON.parse(value.rowsJson) as unknown[][]) : [],
+      get rows() {
+        rows ??= JSON.parse(rowsJson) as unknown[][];
+        return rows;
+      },
+      rowsJson,
       ...(value.arrow ? { arrow: value.arrow } : {}),
       rowCount: value.rowCount,
       truncated: value.truncated,

@@ -16,6 +16,7 @@ import {
   type DuckDBConnection,
   type DuckDBDataChunk,
   DuckDBInstance,
+  type DuckDBPreparedStatement,
   type DuckDBResult,
   type DuckDBType,
   type DuckDBValue,
@@ -52,6 +53,24 @@ interface Engine {
   readonly instance: DuckDBInstance;
   readonly conn: DuckDBConnection;
   readonly config: WorkerConfig;
+  /** DuckDB's parser, prepared once: `json_serialize_sql` is the second check's input. */
+  readonly serializer: DuckDBPreparedStatement;
+}
+
+/**
+ * Bounded caches for the second check. Both are sound because DuckDB's parser and the check
+ * are pure functions of the text: the same SQL always serializes, and verifies, the same way.
+ * Parses are reused across queries (the policy-shaped relations repeat in every query of a
+ * scope); verdicts are reused when the same plan runs again.
+ */
+const PARSE_CACHE_SIZE = 512;
+const VERDICT_CACHE_SIZE = 2048;
+const parseCache = new Map<string, string>();
+const verdictCache = new Set<string>();
+
+function remember<K>(cache: Map<K, unknown> | Set<K>, key: K, limit: number): void {
+  if (cache.size >= limit) cache.delete(cache.keys().next().value as K);
+  if (cache instanceof Set) cache.add(key);
 }
 
 let engine: Engine | null = null;
@@ -109,7 +128,8 @@ async function start(config: WorkerConfig): Promise<void> {
       `engine hardening verification failed: ${failed.join(', ')}`,
     );
   }
-  engine = { instance, conn, config };
+  const serializer = await conn.prepare('SELECT json_serialize_sql($1::VARCHAR)');
+  engine = { instance, conn, config, serializer };
   await send({ type: 'ready', settings, databases });
 }
 
@@ -140,15 +160,23 @@ function timeoutError(ms: number): SluiceError {
   return new SluiceError('TIMEOUT', `the query exceeded its time limit of ${Math.round(ms)} ms`);
 }
 
-async function serializeWith(conn: DuckDBConnection, sql: string): Promise<string> {
-  const reader = await conn.runAndReadAll(
-    'SELECT json_serialize_sql($1::VARCHAR)',
-    [sql],
-    [VARCHAR],
-  );
-  const value = reader.getRows()[0]?.[0];
+async function serializeWith(e: Engine, sql: string): Promise<string> {
+  const cached = parseCache.get(sql);
+  if (cached !== undefined) return cached;
+  e.serializer.bindVarchar(1, sql);
+  const value = (await e.serializer.runAndReadAll()).getRows()[0]?.[0];
   if (typeof value !== 'string') throw new SluiceError('POLICY_DENIED', 'second check failed');
+  remember(parseCache, sql, PARSE_CACHE_SIZE);
+  parseCache.set(sql, value);
   return value;
+}
+
+/** The second check, skipped only for a plan whose exact text already passed it. */
+async function checkPlan(e: Engine, plan: QueryRequestMessage['plan']): Promise<void> {
+  const key = JSON.stringify([plan.sql, plan.shaped]);
+  if (verdictCache.has(key)) return;
+  await secondCheck(plan, (sql) => serializeWith(e, sql), { dataCatalog: e.config.dataCatalog });
+  remember(verdictCache, key, VERDICT_CACHE_SIZE);
 }
 
 interface Sink {
@@ -221,13 +249,11 @@ async function runSelect(conn: DuckDBConnection, sql: string): Promise<DuckDBRes
 }
 
 async function runQuery(e: Engine, req: QueryRequestMessage): Promise<WorkerQueryResult> {
-  const { conn, config } = e;
+  const { conn } = e;
   const deadline = new Deadline(conn, req.timeoutMs);
   try {
     const t0 = performance.now();
-    await secondCheck(req.plan, (sql) => serializeWith(conn, sql), {
-      dataCatalog: config.dataCatalog,
-    });
+    await checkPlan(e, req.plan);
     const t1 = performance.now();
     const result = await runSelect(conn, req.plan.sql);
     const names = result.columnNames();

@@ -82,7 +82,7 @@ export async function datasetRoutes(
       return {
         dataset: dataset.id,
         columns: answer.columns,
-        rows: answer.rows,
+        rows: JSON.parse(answer.rowsJson ?? '[]') as unknown[][],
         rowCount: answer.rowCount,
         attribution: answer.attribution,
       };

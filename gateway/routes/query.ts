@@ -57,15 +57,13 @@ export async function queryRoutes(
           .header('x-sluice-attribution', encodeURIComponent(answer.attribution.citation))
           .send(Buffer.from(answer.arrow));
       }
-      return {
-        queryId: answer.queryId,
-        traceId: ids.traceId,
-        columns: answer.columns,
-        rows: answer.rows,
-        rowCount: answer.rowCount,
-        truncated: answer.truncated,
-        attribution: answer.attribution,
-      };
+      // The rows go out as the engine encoded them, without a parse and a second stringify.
+      const body =
+        `{"queryId":${JSON.stringify(answer.queryId)},"traceId":${JSON.stringify(ids.traceId)},` +
+        `"columns":${JSON.stringify(answer.columns)},"rows":${answer.rowsJson ?? '[]'},` +
+        `"rowCount":${answer.rowCount},"truncated":${answer.truncated},` +
+        `"attribution":${JSON.stringify(answer.attribution)}}`;
+      return reply.header('content-type', 'application/json; charset=utf-8').send(body);
     },
   );
 }
