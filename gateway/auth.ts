@@ -29,6 +29,8 @@ export interface Authenticator {
 /** The demo issuer signs with Ed25519; the algorithm is pinned. */
 const LOCAL_ALG = 'EdDSA';
 const CLOCK_TOLERANCE_S = 30;
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_CACHE_MS = 60_000;
 
 interface KeyFile {
   readonly privateJwk: JWK;
@@ -105,18 +107,36 @@ export async function createAuthenticator(
     requiredClaims: ['exp', 'iat', 'sub'],
     clockTolerance: CLOCK_TOLERANCE_S,
   };
+  // Verified tokens, by their exact text, for a short while: a signature check per request
+  // costs more than the rest of authentication. An entry never outlives the token's `exp`.
+  const verified = new Map<string, { token: VerifiedToken; until: number }>();
   return {
     async verify(authorization) {
       const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization ?? '');
       if (!match) {
         throw new SluiceError('UNAUTHENTICATED', 'a bearer token is required');
       }
+      const text = match[1]!;
+      const now = Date.now();
+      const hit = verified.get(text);
+      if (hit && hit.until > now) return hit.token;
+      if (hit) verified.delete(text);
       try {
-        const { payload } = await jwtVerify(match[1]!, key as CryptoKey, options);
+        const { payload } = await jwtVerify(text, key as CryptoKey, options);
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
           throw new SluiceError('UNAUTHENTICATED', 'the token has no subject');
         }
-        return { subject: payload.sub, issuer: payload.iss ?? '', expiresAt: payload.exp ?? 0 };
+        const token = {
+          subject: payload.sub,
+          issuer: payload.iss ?? '',
+          expiresAt: payload.exp ?? 0,
+        };
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+        verified.set(text, {
+          token,
+          until: Math.min(now + VERIFIED_CACHE_MS, (payload.exp ?? 0) * 1000),
+        });
+        return token;
       } catch (err) {
         if (err instanceof SluiceError) throw err;
         const code = (err as { code?: string }).code ?? '';

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { SluiceError } from './errors.ts';
@@ -21,7 +22,8 @@ const schema = z
       .transform((s) => s.split(',').map((a) => a.trim()))
       .optional(),
     workers: z.coerce.number().int().min(1).max(32).default(2),
-    workerThreads: z.coerce.number().int().min(1).max(64).default(2),
+    /** Default: the machine's cores shared out among the workers, so they never oversubscribe. */
+    workerThreads: z.coerce.number().int().min(1).max(64).optional(),
     workerMemory: z
       .string()
       .regex(/^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/i)
@@ -33,7 +35,10 @@ const schema = z
   })
   .strict();
 
-export type Config = z.infer<typeof schema> & { readonly dataDir: string };
+export type Config = z.infer<typeof schema> & {
+  readonly dataDir: string;
+  readonly workerThreads: number;
+};
 
 const envNames: Record<string, keyof z.input<typeof schema>> = {
   PORT: 'port',
@@ -75,5 +80,11 @@ export function loadConfig(
       `invalid configuration ${field ?? issue.path.join('.')}: ${issue.message}`,
     );
   }
-  return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+  const { workers } = parsed.data;
+  return {
+    ...parsed.data,
+    dataDir: path.resolve(parsed.data.dataDir),
+    workerThreads:
+      parsed.data.workerThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
+  };
 }
