@@ -4,6 +4,7 @@ import { SluiceError } from './errors.ts';
 import { isRecorded, type RequestState, requestIds, writeRecord } from './request-context.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { datasetRoutes } from './routes/datasets.ts';
+import { governanceRoutes } from './routes/governance.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queryRoutes } from './routes/query.ts';
 import type { Services } from './services.ts';
@@ -85,6 +86,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(datasetRoutes, { services });
   await app.register(queryRoutes, { services });
   await app.register(auditRoutes, { services });
+  await app.register(governanceRoutes, { services });
   return app;
 }
 

@@ -61,6 +61,16 @@ export class FileStore implements Store {
     }));
   }
 
+  async setUserStatus(subject: string, status: UserRecord['status']): Promise<void> {
+    if (!this.#state.users.some((u) => u.subject === subject)) {
+      throw new SluiceError('NOT_FOUND', `user ${subject} does not exist`);
+    }
+    await this.#update((s) => ({
+      ...s,
+      users: s.users.map((u) => (u.subject === subject ? { ...u, status } : u)),
+    }));
+  }
+
   async close(): Promise<void> {
     await this.#writing;
   }

@@ -40,6 +40,7 @@ export interface Store {
   listDatasets(): Promise<readonly DatasetEntry[]>;
   getDataset(id: string): Promise<DatasetEntry | undefined>;
   setDatasetStatus(id: string, status: DatasetStatus): Promise<void>;
+  setUserStatus(subject: string, status: UserRecord['status']): Promise<void>;
   close(): Promise<void>;
 }
 
