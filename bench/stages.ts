@@ -165,6 +165,7 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
     query: async () => ({
       columns: [{ name: 'people', type: 'BIGINT' }],
       rows: [[1]],
+      rowsJson: '[[1]]',
       rowCount: 1,
       truncated: false,
       bytes: 3,
@@ -178,18 +179,13 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
     engine: stub,
     timeoutMs: 30_000,
   });
-  const ids = { requestId: 'bench', traceId: '0'.repeat(32), client: null };
+  const ids = { requestId: 'bench', traceId: '0'.repeat(32), spanId: '0'.repeat(16), client: null };
   const repeated = CITIZEN_QUERIES[0]!.sluice;
   const telemetry = Telemetry.start();
   const run = async () => {
     const trace = telemetry.startRequest('POST /v1/query', {}, {});
     try {
-      await service.query(
-        ALICE,
-        { sql: repeated, format: 'json' },
-        newEntry('query', ALICE, ids),
-        trace,
-      );
+      await service.query(ALICE, { sql: repeated, format: 'json' }, newEntry('query', ids), trace);
     } finally {
       trace.root.end();
       telemetry.takeTrace(trace.traceId);
@@ -280,10 +276,15 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
   try {
     const ledger = await Ledger.open({ dir: ledgerDir, origin: 'bench/usage' });
     try {
-      const ids = { requestId: 'bench', traceId: '0'.repeat(32), client: '127.0.0.1' };
+      const ids = {
+        requestId: 'bench',
+        traceId: '0'.repeat(32),
+        spanId: '0'.repeat(16),
+        client: '127.0.0.1',
+      };
       appendMs = median(
         await timeRuns(n, 10, () => {
-          const entry = newEntry('query', ALICE, ids);
+          const entry = newEntry('query', ids);
           entry.query = BREAKDOWN_SQL;
           entry.datasets = ['citizens'];
           return ledger.append(entry);
@@ -414,7 +415,12 @@ async function recordAppends(report: Report, opts: StagesOptions): Promise<void>
         checkpointEveryMs: 0,
         checkpointEveryEntries: 0,
       });
-      const ids = { requestId: 'bench', traceId: '0'.repeat(32), client: '127.0.0.1' };
+      const ids = {
+        requestId: 'bench',
+        traceId: '0'.repeat(32),
+        spanId: '0'.repeat(16),
+        client: '127.0.0.1',
+      };
       let n = 0;
       const latencies: number[] = [];
       const start = performance.now();
@@ -422,7 +428,7 @@ async function recordAppends(report: Report, opts: StagesOptions): Promise<void>
       await Promise.all(
         Array.from({ length: appenders }, async () => {
           while (performance.now() < end) {
-            const entry = newEntry('query', ALICE, ids);
+            const entry = newEntry('query', ids);
             entry.query = `${BREAKDOWN_SQL} -- ${n}`;
             entry.datasets = ['citizens'];
             const t = performance.now();

@@ -61,11 +61,10 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     if (req.url.startsWith('/v1/') && !isRecorded(req)) {
       const ids = requestIds(req);
       ids.markRecorded();
-      const entry = newEntry(actionOf(req.routeOptions.url), null, ids);
+      const entry = newEntry(actionOf(req.routeOptions.url), ids);
       entry.decision = 'deny';
       entry.errorCode = known.code;
       try {
-        entry.spanId = ids.spanId;
         await writeRecord(ids.trace, services.recorder, entry);
       } catch (recordErr) {
         known = recordErr as SluiceError;

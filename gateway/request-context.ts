@@ -101,8 +101,7 @@ export async function recorded<T>(
   ids: RequestIds,
   work: (entry: UsageEntry) => Promise<T>,
 ): Promise<T> {
-  const entry = newEntry(action, null, ids);
-  entry.spanId = ids.spanId;
+  const entry = newEntry(action, ids);
   ids.markRecorded();
   const started = performance.now();
   let result: T;

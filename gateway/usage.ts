@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
-import type { Principal } from './principal.ts';
 
 /**
  * One entry of the usage record: what was asked, by whom, what the policy decided and what
@@ -46,21 +45,21 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** A fresh entry for a request; the principal is filled in once authentication succeeds. */
 export function newEntry(
   action: string,
-  principal: Principal | null,
-  req: { requestId: string; traceId: string; client: string | null },
+  req: { requestId: string; traceId: string; spanId: string; client: string | null },
 ): UsageEntry {
   return {
     action,
     decision: 'allow',
     errorCode: null,
-    user: principal?.subject ?? null,
-    org: principal?.org ?? null,
-    role: principal?.role ?? null,
+    user: null,
+    org: null,
+    role: null,
     requestId: req.requestId,
     traceId: req.traceId,
-    spanId: null,
+    spanId: req.spanId,
     client: req.client,
     agreement: null,
     agreementVersion: null,
