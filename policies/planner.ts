@@ -1,5 +1,6 @@
 import { checkQuery } from './check.ts';
 import type { QueryPlan, RelationGrant, Scope } from './policy-types.ts';
+import { hasPushablePredicates } from './predicates.ts';
 import { queryShape } from './query-shape.ts';
 import { rewriteQuery } from './rewrite.ts';
 import { parseRowFilter } from './row-filter.ts';
@@ -37,13 +38,14 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
   const parsed = performance.now();
   const analysis = checkQuery(tree, scope);
   const checked = performance.now();
+  const nullHiddenRows = hasPushablePredicates(tree);
   const shaped: { name: string; dataset: string; sql: string }[] = [];
   const ctes: Cte[] = [];
   const rowFilters: { dataset: string; filter: string }[] = [];
   for (const dataset of analysis.datasets) {
     const grant = scope.relations.get(dataset)!;
     const filter = rowFilterOf(grant);
-    const select = shapedSelect(grant, filter, scope.hashSecret, scope.dataCatalog);
+    const select = shapedSelect(grant, filter, scope.hashSecret, scope.dataCatalog, nullHiddenRows);
     const name = shapedName(dataset);
     ctes.push({
       name,

@@ -120,6 +120,8 @@ export function shapedSelect(
   rowFilter: Expr | undefined,
   secretHex: string,
   catalog: string,
+  /** Read NULL in every column of a row the filter hides (see predicates.ts for when). */
+  nullHiddenRows = true,
 ): Select {
   const items = [];
   for (const c of grant.columns) {
@@ -129,9 +131,10 @@ export function shapedSelect(
       secretHex,
     );
     if (masked === undefined) continue;
-    const expr: Expr = rowFilter
-      ? { kind: 'case', whens: [{ when: structuredClone(rowFilter), result: masked }] }
-      : masked;
+    const expr: Expr =
+      rowFilter && nullHiddenRows
+        ? { kind: 'case', whens: [{ when: structuredClone(rowFilter), result: masked }] }
+        : masked;
     items.push({ kind: 'item' as const, expr, alias: c.name });
   }
   if (items.length === 0) throw deny.policy(`no column of dataset ${grant.dataset} is granted`);
