@@ -64,10 +64,6 @@ export class QueryService {
     this.#timeoutMs = deps.timeoutMs;
   }
 
-  get quotas(): QuotaMeter {
-    return this.#quotas;
-  }
-
   async query(
     principal: Principal,
     request: { sql: string; agreement?: string; format: 'json' | 'arrow' },
