@@ -111,6 +111,17 @@ describe('alice under agr-alice-citizens', () => {
     expect(res.body).not.toMatch(PHONE);
   });
 
+  it.each([
+    "SELECT count(*) AS n FROM citizens WHERE CAST(CASE WHEN district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER) = 1",
+    "SELECT count(*) AS n FROM (SELECT district FROM citizens) t WHERE CAST(CASE WHEN t.district = 'Minhang' THEN 'x' ELSE '1' END AS INTEGER) = 1",
+    "SELECT CAST(CASE WHEN district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER) AS v, count(*) AS n FROM citizens GROUP BY v",
+    "SELECT id FROM citizens ORDER BY CAST(CASE WHEN district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER), id LIMIT 5",
+  ])('cannot make hidden rows raise an error: %s', async (sql) => {
+    const res = await query('alice', { sql });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().rowCount).toBeGreaterThan(0);
+  });
+
   it('returns Arrow IPC when asked', async () => {
     const { tableFromIPC } = await import('apache-arrow');
     const res = await query(
