@@ -9,7 +9,7 @@ import {
 } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
-export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
+const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 
 export async function queryRoutes(
   app: FastifyInstance,
