@@ -107,10 +107,11 @@ type TypedArray =
   | Float32Array
   | Float64Array;
 
-function numeric(
+/** A fixed-width column: one typed array of values plus a validity bitmap. */
+function fixedWidth<T extends number | bigint>(
   type: DataType,
-  Ctor: new (n: number) => TypedArray,
-  get: (v: DuckDBValue) => number = (v) => v as number,
+  Ctor: new (n: number) => { [i: number]: T },
+  get: (v: DuckDBValue) => T,
 ): ArrowColumn {
   return {
     type,
@@ -125,22 +126,20 @@ function numeric(
   };
 }
 
+function numeric(
+  type: DataType,
+  Ctor: new (n: number) => TypedArray,
+  get: (v: DuckDBValue) => number = (v) => v as number,
+): ArrowColumn {
+  return fixedWidth<number>(type, Ctor as new (n: number) => { [i: number]: number }, get);
+}
+
 function wide(
   type: DataType,
   Ctor: BigInt64ArrayConstructor | BigUint64ArrayConstructor,
   get: (v: DuckDBValue) => bigint,
 ): ArrowColumn {
-  return {
-    type,
-    build(values) {
-      const data = new Ctor(values.length);
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (v !== null && v !== undefined) data[i] = get(v);
-      }
-      return makeData({ type, length: values.length, ...validity(values), data } as never);
-    },
-  };
+  return fixedWidth<bigint>(type, Ctor, get);
 }
 
 function variableWidth(type: Utf8 | Binary, bytesOf: (v: DuckDBValue) => Uint8Array): ArrowColumn {
