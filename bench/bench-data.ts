@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generateCitizens } from '../datasets/citizens.ts';
-import { ensureDemoData } from '../datasets/seed.ts';
+import { ensureDemoData, GENERATOR_VERSION } from '../datasets/seed.ts';
 
 export const REPO_ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BENCH_DIR = path.join(REPO_ROOT, '.bench');
@@ -70,9 +70,13 @@ export async function prepareGatewayData(opts: {
   return { dataDir, dbPath, prepMs: seeded };
 }
 
-/** `.bench/citizens-<rows>.csv` with a header, generated once. */
+/**
+ * `.bench/citizens-<rows>-g<generator version>.csv` with a header, generated once, in the order
+ * the gateway's table stores the rows (clustered by district), so the peer loads the same
+ * physical layout.
+ */
 export async function citizensCsv(rows: number): Promise<string> {
-  const file = path.join(BENCH_DIR, `citizens-${rows}.csv`);
+  const file = path.join(BENCH_DIR, `citizens-${rows}-g${GENERATOR_VERSION}.csv`);
   if (existsSync(file)) return file;
   await mkdir(BENCH_DIR, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
@@ -81,7 +85,7 @@ export async function citizensCsv(rows: number): Promise<string> {
     const conn = await inst.connect();
     await generateCitizens(conn, rows);
     await conn.run(
-      `COPY (SELECT id, name, id_card, phone, gender, birth_date, district, income FROM citizens ORDER BY id) TO '${tmp}' (FORMAT csv, HEADER true)`,
+      `COPY (SELECT id, name, id_card, phone, gender, birth_date, district, income FROM citizens ORDER BY district, id) TO '${tmp}' (FORMAT csv, HEADER true)`,
     );
     conn.closeSync();
   } catch (err) {

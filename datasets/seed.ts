@@ -16,7 +16,7 @@ import { loadAirports, loadFlights, vegaDatasetsVersion } from './vega.ts';
 export const DATASETS_FILE = 'datasets.duckdb';
 
 /** Bump when the generators change what they produce: older files are then regenerated. */
-export const GENERATOR_VERSION = '1';
+export const GENERATOR_VERSION = '2';
 
 export const DEMO_CITIZENS = 100_000;
 export const DEMO_HOSPITAL_VISITS = 200_000;

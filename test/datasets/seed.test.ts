@@ -4,7 +4,12 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetEntry } from '../../datasets/catalog-types.ts';
-import { DATASETS_FILE, type DemoData, ensureDemoData } from '../../datasets/seed.ts';
+import {
+  DATASETS_FILE,
+  type DemoData,
+  ensureDemoData,
+  GENERATOR_VERSION,
+} from '../../datasets/seed.ts';
 import { isSluiceError } from '../../gateway/errors.ts';
 
 const SCALE = 0.01;
@@ -131,7 +136,7 @@ describe('ensureDemoData', () => {
       query('SELECT key, value FROM sluice_meta ORDER BY key'),
     );
     expect(Object.fromEntries(meta.map((m) => [m.key, m.value]))).toMatchObject({
-      generator_version: '1',
+      generator_version: GENERATOR_VERSION,
       tpch_scale: String(SCALE),
       vega_datasets_version: '3.2.1',
     });
