@@ -57,6 +57,8 @@ export interface Analysis {
   /** Blocks aggregating an aggregate-only column, with the minimum group size to enforce. */
   readonly groupSize: ReadonlyMap<Select, number>;
   readonly columns: readonly ColumnUse[];
+  /** Column references that read one stored column, with the type of the value they read. */
+  readonly valueTypes: ReadonlyMap<ColumnRef, string>;
 }
 
 type Clause =
@@ -112,6 +114,7 @@ class Checker {
   private readonly datasets: string[] = [];
   private readonly groupSize = new Map<Select, number>();
   private readonly uses = new Map<string, ColumnUse>();
+  private readonly valueTypes = new Map<ColumnRef, string>();
 
   constructor(scope: Scope) {
     this.scope = scope;
@@ -124,6 +127,7 @@ class Checker {
       datasets: this.datasets,
       groupSize: this.groupSize,
       columns: [...this.uses.values()],
+      valueTypes: this.valueTypes,
     };
   }
 
@@ -511,6 +515,9 @@ class Checker {
       }
       this.checkMember(m, ref, ctx.clause, ctx.projected);
     }
+    const types = new Set(members.map((m) => m.column.base?.valueType));
+    const [type] = types;
+    if (types.size === 1 && type !== undefined) this.valueTypes.set(ref, type);
     if (certainAggregateOnly && single && ctx.block) {
       const min = single.relation.grant?.minGroupSize ?? 1;
       this.groupSize.set(ctx.block, Math.max(this.groupSize.get(ctx.block) ?? 0, min));

@@ -38,7 +38,7 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
   const parsed = performance.now();
   const analysis = checkQuery(tree, scope);
   const checked = performance.now();
-  const nullHiddenRows = hasPushablePredicates(tree);
+  const nullHiddenRows = hasPushablePredicates(tree, analysis.valueTypes);
   const shaped: { name: string; dataset: string; sql: string }[] = [];
   const ctes: Cte[] = [];
   const rowFilters: { dataset: string; filter: string }[] = [];

@@ -20,6 +20,8 @@ export interface BaseSource {
   readonly dataset: string;
   readonly column: string;
   readonly rule: ColumnRule;
+  /** DuckDB type of the value a query reads: the stored type, or the mask's result type. */
+  readonly valueType: string;
 }
 
 export interface ColumnInfo {
@@ -249,12 +251,33 @@ export function resolveTable(ref: TableRef, ctes: CteScope, scope: Scope): Table
   throw deny.policy(`unknown table ${shownName(ref.name)}`);
 }
 
+/** The type a column's value has after its rule's mask (shaped-relation.ts renders them). */
+function maskedType(rule: ColumnRule, stored: string): string {
+  switch (rule.kind) {
+    case 'redact':
+    case 'hash':
+    case 'partial':
+      return 'VARCHAR';
+    case 'generalize':
+      return 'DATE';
+    case 'bucket':
+      return 'DOUBLE';
+    default:
+      return stored;
+  }
+}
+
 export function baseRelation(ref: TableRef, grant: RelationGrant): Relation {
   return {
     alias: ref.alias ?? ref.name,
     columns: grant.columns.map((c) => ({
       name: c.name,
-      base: { dataset: grant.dataset, column: c.name, rule: c.rule },
+      base: {
+        dataset: grant.dataset,
+        column: c.name,
+        rule: c.rule,
+        valueType: maskedType(c.rule, c.type),
+      },
     })),
     ref,
     grant,
