@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generateCitizens } from '../datasets/citizens.ts';
-import { ensureDemoData, GENERATOR_VERSION } from '../datasets/seed.ts';
+import { ensureDemoData, GENERATOR_VERSION, openDatasetFile } from '../datasets/seed.ts';
 
 export const REPO_ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BENCH_DIR = path.join(REPO_ROOT, '.bench');
@@ -55,15 +55,14 @@ export async function prepareGatewayData(opts: {
   if (seeded < 1000) seeded = 0;
   if (opts.citizens !== undefined && (await countRows(dbPath, 'citizens')) !== opts.citizens) {
     const t1 = performance.now();
-    const inst = await DuckDBInstance.create(dbPath);
+    const { instance, conn } = await openDatasetFile(dbPath);
     try {
-      const conn = await inst.connect();
       await conn.run('DROP TABLE citizens');
       await generateCitizens(conn, opts.citizens);
-      await conn.run('CHECKPOINT');
-      conn.closeSync();
+      await conn.run('CHECKPOINT datasets');
     } finally {
-      inst.closeSync();
+      conn.closeSync();
+      instance.closeSync();
     }
     seeded += performance.now() - t1;
   }

@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetEntry } from '../../datasets/catalog-types.ts';
 import {
   DATASETS_FILE,
+  DEMO_CITIZENS,
   type DemoData,
   ensureDemoData,
   GENERATOR_VERSION,
+  ROW_GROUP_SIZE,
 } from '../../datasets/seed.ts';
 import { isSluiceError } from '../../gateway/errors.ts';
 
@@ -140,6 +142,16 @@ describe('ensureDemoData', () => {
       tpch_scale: String(SCALE),
       vega_datasets_version: '3.2.1',
     });
+  });
+
+  it('stores tables in row groups of ROW_GROUP_SIZE rows, so zone maps skip finely', async () => {
+    const [groups] = await withDb(first.dbPath, (query) =>
+      query(
+        "SELECT count(DISTINCT row_group_id)::INTEGER AS n, max(count)::INTEGER AS largest FROM pragma_storage_info('citizens') WHERE segment_type <> 'VALIDITY'",
+      ),
+    );
+    expect(groups!.n).toBe(Math.ceil(DEMO_CITIZENS / ROW_GROUP_SIZE));
+    expect(groups!.largest).toBeLessThanOrEqual(ROW_GROUP_SIZE);
   });
 
   it('re-opens an existing file without regenerating it, fast', async () => {
