@@ -8,6 +8,7 @@ import { maskName, shapedName, shapedSelect } from './shaped-relation.ts';
 import { parseQuery } from './sql-parse.ts';
 import { renderExpr, renderQuery, renderSelect } from './sql-render.ts';
 import type { Cte, Expr } from './sql-tree.ts';
+import { deferMasks, ROW_KEY, topNDataset } from './top-n.ts';
 
 /**
  * The SQL planner: parse (with the lexical normalizer), check against the scope, rewrite onto
@@ -39,22 +40,6 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
   const analysis = checkQuery(tree, scope);
   const checked = performance.now();
   const nullHiddenRows = hasPushablePredicates(tree, analysis.valueTypes);
-  const shaped: { name: string; dataset: string; sql: string }[] = [];
-  const ctes: Cte[] = [];
-  const rowFilters: { dataset: string; filter: string }[] = [];
-  for (const dataset of analysis.datasets) {
-    const grant = scope.relations.get(dataset)!;
-    const filter = rowFilterOf(grant);
-    const select = shapedSelect(grant, filter, scope.hashSecret, scope.dataCatalog, nullHiddenRows);
-    const name = shapedName(dataset);
-    ctes.push({
-      name,
-      query: { kind: 'query', with: [], body: select, orderBy: [] },
-      notMaterialized: true,
-    });
-    shaped.push({ name, dataset, sql: renderSelect(select) });
-    if (filter) rowFilters.push({ dataset, filter: renderExpr(filter) });
-  }
   const used = new Set(analysis.columns.map((c) => `${c.dataset}\u0000${c.column}`));
   const masks: { dataset: string; column: string; mask: string }[] = [];
   for (const dataset of analysis.datasets) {
@@ -64,7 +49,38 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
         masks.push({ dataset, column: c.name, mask });
     }
   }
-  const rendered = renderQuery(rewriteQuery(tree, analysis, ctes));
+  const topN = topNDataset(tree, analysis, (d) => masks.some((m) => m.dataset === d));
+  const shaped: { name: string; dataset: string; sql: string }[] = [];
+  const ctes: Cte[] = [];
+  const rowFilters: { dataset: string; filter: string }[] = [];
+  for (const dataset of analysis.datasets) {
+    const grant = scope.relations.get(dataset)!;
+    const filter = rowFilterOf(grant);
+    const select = shapedSelect(grant, filter, scope.hashSecret, scope.dataCatalog, {
+      nullHiddenRows,
+      ...(dataset === topN ? { rowKey: ROW_KEY } : {}),
+    });
+    const name = shapedName(dataset);
+    ctes.push({
+      name,
+      query: { kind: 'query', with: [], body: select, orderBy: [] },
+      notMaterialized: true,
+    });
+    shaped.push({ name, dataset, sql: renderSelect(select) });
+    if (filter) rowFilters.push({ dataset, filter: renderExpr(filter) });
+  }
+  const rewritten = rewriteQuery(tree, analysis, ctes);
+  const rendered = renderQuery(
+    topN === undefined
+      ? rewritten
+      : deferMasks(
+          rewritten,
+          scope.relations
+            .get(topN)!
+            .columns.filter((c) => c.rule.kind !== 'deny')
+            .map((c) => c.name),
+        ),
+  );
   const shape = queryShape(tree);
   return {
     sql: rendered,

@@ -120,24 +120,34 @@ export function shapedSelect(
   rowFilter: Expr | undefined,
   secretHex: string,
   catalog: string,
-  /** Read NULL in every column of a row the filter hides (see predicates.ts for when). */
-  nullHiddenRows = true,
+  options: {
+    /** Read NULL in every column of a row the filter hides (see predicates.ts for when). */
+    readonly nullHiddenRows: boolean;
+    /** Also expose the stored row's rowid as `rowKey` (top-n.ts), first. */
+    readonly rowKey?: string;
+  } = { nullHiddenRows: true },
 ): Select {
   const items = [];
-  for (const c of grant.columns) {
-    const masked = (masks[c.rule.kind] as (e: Expr, r: ColumnRule, s: string) => Expr | undefined)(
+  const { nullHiddenRows, rowKey } = options;
+  const columns: { name: string; expr: Expr | undefined }[] = grant.columns.map((c) => ({
+    name: c.name,
+    expr: (masks[c.rule.kind] as (e: Expr, r: ColumnRule, s: string) => Expr | undefined)(
       col(c.name),
       c.rule,
       secretHex,
-    );
+    ),
+  }));
+  if (rowKey !== undefined) columns.unshift({ name: rowKey, expr: col('rowid') });
+  for (const { name, expr: masked } of columns) {
     if (masked === undefined) continue;
     const expr: Expr =
       rowFilter && nullHiddenRows
         ? { kind: 'case', whens: [{ when: structuredClone(rowFilter), result: masked }] }
         : masked;
-    items.push({ kind: 'item' as const, expr, alias: c.name });
+    items.push({ kind: 'item' as const, expr, alias: name });
   }
-  if (items.length === 0) throw deny.policy(`no column of dataset ${grant.dataset} is granted`);
+  if (items.length === (rowKey === undefined ? 0 : 1))
+    throw deny.policy(`no column of dataset ${grant.dataset} is granted`);
   return {
     kind: 'select',
     items,

@@ -305,3 +305,82 @@ it('unconditional relations read as stored', async () => {
     ['SHA'],
   ]);
 });
+
+describe('masks after the top-N (top-n.ts)', () => {
+  // Alice's policy with income denied instead of aggregate-only, so that `*` is allowed.
+  const starScope = compileScope(
+    loadPolicyDocument(ALICE_POLICY_TEXT.replace('income: aggregate-only', 'income: deny'), 'yaml'),
+    new Map([['citizens', CITIZENS_COLUMNS]]),
+    {
+      unlicensed: new Set(),
+      hashSecret: HASH_SECRET,
+      dataCatalog: DATA_CATALOG,
+      unconditional: new Map(),
+    },
+  );
+  const picksFirst = (sql: string, s: Scope = scope) =>
+    planQuery(sql, s).sql.includes('"sluice$row" IN (SELECT');
+  const ALL = 'id, name, id_card, gender, birth_date, district';
+
+  // Each query against the same query made ineligible by a derived table: same answer.
+  it.each([
+    'SELECT id, name, id_card, birth_date FROM citizens ORDER BY id LIMIT 5',
+    `SELECT ${ALL} FROM citizens ORDER BY id DESC LIMIT 4 OFFSET 3`,
+    'SELECT c.id, upper(c.id_card) AS h, c.birth_date FROM citizens AS c ORDER BY c.id LIMIT 3',
+    "SELECT id, id_card FROM citizens WHERE gender = 'F' ORDER BY district DESC, id LIMIT 6",
+    'SELECT id, id_card, birth_date FROM citizens WHERE id + 1 > 3 ORDER BY birth_date NULLS FIRST, id LIMIT 7',
+    'SELECT id_card, id FROM citizens ORDER BY district, id LIMIT 2 OFFSET 1',
+  ])('picks the rows first, then masks them, with the same answer: %s', async (sql) => {
+    expect(picksFirst(sql)).toBe(true);
+    const from = sql.includes('AS c ') ? 'citizens AS c' : 'citizens';
+    const reference = sql.replace(
+      ` FROM ${from} `,
+      ` FROM (SELECT ${ALL} FROM citizens) AS ${from === 'citizens' ? 'citizens' : 'c'} `,
+    );
+    expect(picksFirst(reference)).toBe(false);
+    const rows = await run(sql);
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows).toEqual(await run(reference));
+  });
+
+  it('never shows the row key, not even through *', async () => {
+    const sql = 'SELECT * FROM citizens ORDER BY id LIMIT 3';
+    expect(picksFirst(sql, starScope)).toBe(true);
+    const reader = await con.runAndReadAll(planQuery(sql, starScope).sql);
+    expect(reader.columnNames()).toEqual([
+      'id',
+      'name',
+      'id_card',
+      'gender',
+      'birth_date',
+      'district',
+    ]);
+    const reference = planQuery(
+      `SELECT * FROM (SELECT ${ALL} FROM citizens) t ORDER BY id LIMIT 3`,
+      starScope,
+    );
+    expect(reader.getRowsJson()).toEqual(await rowsOf(con, reference.sql));
+  });
+
+  it.each([
+    'SELECT id, id_card FROM citizens ORDER BY id', // no LIMIT
+    'SELECT id, gender FROM citizens ORDER BY id LIMIT 5', // no mask to defer
+    'SELECT DISTINCT id_card FROM citizens ORDER BY id_card LIMIT 5',
+    'SELECT id_card AS id, id FROM citizens ORDER BY id LIMIT 5', // ORDER BY an output alias
+    'SELECT id, id_card FROM citizens ORDER BY 1 LIMIT 5',
+    'SELECT id, id_card FROM citizens ORDER BY id + 1 LIMIT 5',
+    'SELECT id, id_card, row_number() OVER (ORDER BY id) AS r FROM citizens ORDER BY id LIMIT 5',
+    'SELECT id, (SELECT 1) AS one, id_card FROM citizens ORDER BY id LIMIT 5',
+    'SELECT a.id, a.id_card FROM citizens a JOIN citizens b ON a.id = b.id ORDER BY a.id LIMIT 5',
+    'WITH t AS (SELECT id, id_card FROM citizens) SELECT * FROM t ORDER BY id LIMIT 5',
+    'SELECT id, id_card FROM citizens ORDER BY id LIMIT 20000',
+  ])('leaves other shapes as they are: %s', (sql) => {
+    expect(picksFirst(sql)).toBe(false);
+  });
+
+  it('refuses a user reference to the row key', () => {
+    expect(() => planQuery('SELECT "sluice$row" FROM citizens ORDER BY id LIMIT 3', scope)).toThrow(
+      /reserved/,
+    );
+  });
+});
