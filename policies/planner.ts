@@ -3,8 +3,9 @@ import type { QueryPlan, RelationGrant, Scope } from './policy-types.ts';
 import { hasPushablePredicates } from './predicates.ts';
 import { queryShape } from './query-shape.ts';
 import { rewriteQuery } from './rewrite.ts';
-import { parseRowFilter } from './row-filter.ts';
+import { parseRowFilter, typedRowFilter } from './row-filter.ts';
 import { maskName, shapedName, shapedSelect } from './shaped-relation.ts';
+import { foldName } from './sql-lex.ts';
 import { parseQuery } from './sql-parse.ts';
 import { renderExpr, renderQuery, renderSelect } from './sql-render.ts';
 import type { Cte, Expr } from './sql-tree.ts';
@@ -22,10 +23,13 @@ const filterCache = new Map<string, Expr>();
 function rowFilterOf(grant: RelationGrant): Expr | undefined {
   if (grant.rowFilter === undefined) return undefined;
   const columns = grant.columns.map((c) => c.name);
-  const key = `${grant.dataset}\u0000${columns.join('\u0000')}\u0000${grant.rowFilter}`;
+  const key = `${grant.dataset}\u0000${grant.columns.map((c) => `${c.name} ${c.type}`).join('\u0000')}\u0000${grant.rowFilter}`;
   let expr = filterCache.get(key);
   if (!expr) {
-    expr = parseRowFilter(grant.rowFilter, columns);
+    expr = typedRowFilter(
+      parseRowFilter(grant.rowFilter, columns),
+      new Map(grant.columns.map((c) => [foldName(c.name), c.type])),
+    );
     if (filterCache.size > 1000) filterCache.clear();
     filterCache.set(key, expr);
   }

@@ -640,7 +640,9 @@ const expressionHandlers: Record<ExpressionClass, Handler> = {
     expectKeys(node, [...EXPR_COMMON, 'child', 'cast_type', 'try_cast'], 'CAST');
     expectOneOf(node.type, ['OPERATOR_CAST'], 'CAST');
     asBoolean(node.try_cast, 'TRY_CAST');
-    checkCastType(node.cast_type, 0);
+    if (!(ctx.mode.kind === 'trusted' && isEnumCastType(node.cast_type))) {
+      checkCastType(node.cast_type, 0);
+    }
     checkExpression(node.child, scope, ctx);
   },
   BETWEEN(node, scope, ctx) {
@@ -807,6 +809,32 @@ const SCALAR_TYPE_IDS = new Set([
   'BIT',
   'NULL',
 ]);
+
+/**
+ * `ENUM('a', ...)`, as the planner casts row-filter literals to an ENUM column's own type
+ * (row-filter.ts). Accepted only inside trusted bodies; the parser leaves it unbound.
+ */
+function isEnumCastType(v: Json | undefined): boolean {
+  const type = asObject(v, 'cast target');
+  if (type.id !== 'UNBOUND') return false;
+  const info = asObject(type.type_info, 'cast target');
+  expectKeys(
+    info,
+    ['type', 'alias', 'extension_info', 'name', 'catalog', 'schema', 'user_type_modifiers'],
+    'ENUM',
+  );
+  if (info.type !== 'UNBOUND_TYPE_INFO' || String(info.name).toUpperCase() !== 'ENUM') return false;
+  expectOneOf(info.catalog, [''], 'ENUM');
+  expectOneOf(info.schema, [''], 'ENUM');
+  expectNull(info.extension_info ?? null, 'a type extension');
+  for (const m of asArray(info.user_type_modifiers, 'ENUM')) {
+    const member = asObject(m, 'ENUM member');
+    expectKeys(member, ['type', 'is_null', 'value'], 'ENUM member');
+    expectOneOf(asObject(member.type, 'ENUM member').id, ['VARCHAR'], 'ENUM member');
+    asString(member.value, 'ENUM member');
+  }
+  return true;
+}
 
 function checkCastType(v: Json | undefined, depth: number): void {
   if (depth > 32) throw denial('cast target is nested too deeply');
