@@ -39,7 +39,7 @@ const BENCHMARKS = ['tpch', 'peer', 'load', 'stages'] as const;
 type Bench = (typeof BENCHMARKS)[number];
 
 const USAGE =
-  'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N]';
+  'usage: ./sluice bench [--only tpch,peer,load,stages] [--quick] [--runs N] [--seconds N] [--scale SF] [--citizens N] [--pg-port P] [--workers N] [--threads N] [--solo-threads N]';
 
 function parseFlags() {
   try {
@@ -54,6 +54,7 @@ function parseFlags() {
         'pg-port': { type: 'string', default: '55432' },
         workers: { type: 'string' },
         threads: { type: 'string' },
+        'solo-threads': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -103,25 +104,34 @@ function commandFor(bench: Bench): string {
   if (values.scale && bench === 'tpch') parts.push(`--scale ${scale}`);
   if (values.citizens && (bench === 'tpch' || bench === 'peer'))
     parts.push(`--citizens ${citizens}`);
+  if (values.workers) parts.push(`--workers ${values.workers}`);
+  if (values.threads) parts.push(`--threads ${values.threads}`);
+  if (values['solo-threads']) parts.push(`--solo-threads ${values['solo-threads']}`);
   return parts.join(' ');
 }
 
-// One engine worker's size, shared by the gateways and the in-process baselines: the gateway's
-// defaults unless --workers / --threads say otherwise.
+// The engine pool's size: the gateway's defaults unless --workers / --threads / --solo-threads
+// say otherwise. The in-process baselines get the threads a lone query gets in the gateway (the
+// solo worker's, when there is one) and one worker's memory.
 const engine = loadConfig(
   {},
   {
     ...(values.workers ? { workers: Number(values.workers) } : {}),
     ...(values.threads ? { workerThreads: Number(values.threads) } : {}),
+    ...(values['solo-threads'] ? { soloWorkerThreads: Number(values['solo-threads']) } : {}),
   },
 );
 const gatewayConfig = {
   workers: engine.workers,
   workerThreads: engine.workerThreads,
+  soloWorkerThreads: engine.soloWorkerThreads,
   workerMemory: engine.workerMemory,
   queryTimeoutMs: 120_000,
 };
-const sized = { threads: engine.workerThreads, memoryLimit: engine.workerMemory };
+const sized = {
+  threads: engine.soloWorkerThreads || engine.workerThreads,
+  memoryLimit: engine.workerMemory,
+};
 
 const machine = describeMachine();
 const report = new Report();
@@ -133,7 +143,7 @@ console.log(
     .join(' ')}`,
 );
 console.log(
-  `gateway: ${gatewayConfig.workers} engine workers x ${gatewayConfig.workerThreads} threads, ${gatewayConfig.workerMemory} each; the in-process DuckDB baseline gets ${sized.threads} threads and ${sized.memoryLimit}`,
+  `gateway: ${gatewayConfig.workers} engine workers x ${gatewayConfig.workerThreads} threads${gatewayConfig.soloWorkerThreads ? ` + a solo worker x ${gatewayConfig.soloWorkerThreads} threads (runs a query only while no other runs)` : ''}, ${gatewayConfig.workerMemory} each; the in-process DuckDB baseline gets ${sized.threads} threads and ${sized.memoryLimit}`,
 );
 if (os.cpus().length <= 2) {
   console.log(

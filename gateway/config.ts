@@ -24,6 +24,11 @@ const schema = z
     workers: z.coerce.number().int().min(1).max(32).default(2),
     /** Default: the machine's cores shared out among the workers, so they never oversubscribe. */
     workerThreads: z.coerce.number().int().min(1).max(64).optional(),
+    /**
+     * Threads of the solo worker, which runs a query only while no other runs (engine-pool.ts);
+     * 0 turns it off. Default: every core, when that is more than `workerThreads`.
+     */
+    soloWorkerThreads: z.coerce.number().int().min(0).max(64).optional(),
     workerMemory: z
       .string()
       .regex(/^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/i)
@@ -38,6 +43,7 @@ const schema = z
 export type Config = z.infer<typeof schema> & {
   readonly dataDir: string;
   readonly workerThreads: number;
+  readonly soloWorkerThreads: number;
 };
 
 const envNames: Record<string, keyof z.input<typeof schema>> = {
@@ -52,6 +58,7 @@ const envNames: Record<string, keyof z.input<typeof schema>> = {
   SLUICE_JWT_ALGORITHMS: 'jwtAlgorithms',
   SLUICE_WORKERS: 'workers',
   SLUICE_WORKER_THREADS: 'workerThreads',
+  SLUICE_SOLO_WORKER_THREADS: 'soloWorkerThreads',
   SLUICE_WORKER_MEMORY: 'workerMemory',
   SLUICE_MAX_ROWS_UNCONDITIONAL: 'maxRowsUnconditional',
   SLUICE_LOG_LEVEL: 'logLevel',
@@ -81,10 +88,12 @@ export function loadConfig(
     );
   }
   const { workers } = parsed.data;
+  const cores = availableParallelism();
+  const workerThreads = parsed.data.workerThreads ?? Math.max(1, Math.floor(cores / workers));
   return {
     ...parsed.data,
     dataDir: path.resolve(parsed.data.dataDir),
-    workerThreads:
-      parsed.data.workerThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
+    workerThreads,
+    soloWorkerThreads: parsed.data.soloWorkerThreads ?? (cores > workerThreads ? cores : 0),
   };
 }

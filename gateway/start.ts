@@ -40,6 +40,7 @@ export async function startServices(config: Config): Promise<Running> {
     dbPath,
     workers: config.workers,
     threads: config.workerThreads,
+    ...(config.soloWorkerThreads > 0 ? { soloThreads: config.soloWorkerThreads } : {}),
     memoryLimit: config.workerMemory,
     tempDir: path.join(config.dataDir, 'tmp'),
     exportDir: path.join(config.dataDir, 'exports'),

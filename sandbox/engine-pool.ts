@@ -44,6 +44,12 @@ export interface EnginePoolOptions {
   readonly workers?: number;
   /** DuckDB threads per worker (default 1). */
   readonly threads?: number;
+  /**
+   * When set, one more worker with this many DuckDB threads, the solo worker: it takes a job
+   * only while no other job runs. A lone query (one analyst, one big scan) then gets every core,
+   * while concurrent queries run on the others, whose threads together fit the cores.
+   */
+  readonly soloThreads?: number;
   /** DuckDB memory_limit per worker (default '512MB'). */
   readonly memoryLimit?: string;
   /** DuckDB max_temp_directory_size per worker (default '1GB'). */
@@ -117,7 +123,14 @@ export interface ExportResult {
 export type WorkerState = 'starting' | 'idle' | 'busy' | 'failed' | 'stopped';
 
 export interface PoolStats {
-  readonly workers: readonly { readonly pid: number | null; readonly state: WorkerState }[];
+  readonly workers: readonly {
+    readonly pid: number | null;
+    readonly state: WorkerState;
+    readonly threads: number;
+    readonly solo: boolean;
+    /** Jobs this worker has answered. */
+    readonly served: number;
+  }[];
   readonly queued: number;
   /** Workers replaced after a crash, kill or failed start. */
   readonly restarts: number;
@@ -155,6 +168,9 @@ interface PendingStart {
 
 interface Slot {
   readonly index: number;
+  readonly threads: number;
+  readonly solo: boolean;
+  served: number;
   child: ChildProcess | null;
   state: WorkerState;
   job: Job | null;
@@ -203,8 +219,15 @@ export class EnginePool {
     this.queueLimit = opts.queueLimit ?? 64;
     this.graceMs = opts.graceMs ?? 2_000;
     this.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
-    this.slots = Array.from({ length: workers }, (_, index) => ({
+    const solo = opts.soloThreads;
+    if (solo !== undefined && (!Number.isInteger(solo) || solo < 1)) {
+      throw new Error('soloThreads must be >= 1');
+    }
+    this.slots = Array.from({ length: workers + (solo === undefined ? 0 : 1) }, (_, index) => ({
       index,
+      threads: index < workers ? this.config.threads : solo!,
+      solo: index >= workers,
+      served: 0,
       child: null,
       state: 'stopped' as WorkerState,
       job: null,
@@ -315,7 +338,13 @@ export class EnginePool {
   /** Worker processes and queue, for health checks and tests. */
   stats(): PoolStats {
     return {
-      workers: this.slots.map((s) => ({ pid: s.child?.pid ?? null, state: s.state })),
+      workers: this.slots.map((s) => ({
+        pid: s.child?.pid ?? null,
+        state: s.state,
+        threads: s.threads,
+        solo: s.solo,
+        served: s.served,
+      })),
       queued: this.queue.length,
       restarts: this.restarts,
     };
@@ -372,7 +401,7 @@ export class EnginePool {
     } else if (this.slots.every((s) => s.state === 'failed')) {
       this.settle(job, unavailable('no engine is available'));
     } else {
-      const slot = this.slots.find((s) => s.state === 'idle');
+      const slot = this.pickSlot();
       if (slot) {
         this.dispatch(slot, job);
       } else if (this.queue.length >= this.queueLimit) {
@@ -389,9 +418,22 @@ export class EnginePool {
     return { job, promise };
   }
 
+  /**
+   * An idle worker for the next job: the solo worker when nothing else runs (or when it is the
+   * only one left), otherwise an idle regular worker; undefined means wait.
+   */
+  private pickSlot(): Slot | undefined {
+    const solo = this.slots.find((s) => s.solo && s.state === 'idle');
+    if (solo && !this.slots.some((s) => s.state === 'busy')) return solo;
+    const regular = this.slots.find((s) => !s.solo && s.state === 'idle');
+    if (regular) return regular;
+    const regularLeft = this.slots.some((s) => !s.solo && s.state !== 'failed');
+    return regularLeft ? undefined : solo;
+  }
+
   private pump(): void {
     for (;;) {
-      const slot = this.slots.find((s) => s.state === 'idle');
+      const slot = this.pickSlot();
       const job = slot ? this.queue.shift() : undefined;
       if (!slot || !job) return;
       if (job.queueTimer) clearTimeout(job.queueTimer);
@@ -472,7 +514,7 @@ export class EnginePool {
       `engine-${slot.index}-${randomBytes(6).toString('hex')}`,
     );
     await mkdir(slot.tempDir, { recursive: true, mode: 0o700 });
-    const config: WorkerConfig = { ...this.config, tempDir: slot.tempDir };
+    const config: WorkerConfig = { ...this.config, threads: slot.threads, tempDir: slot.tempDir };
     return new Promise<void>((resolve, reject) => {
       const child = fork(WORKER_PATH, [], {
         serialization: 'advanced',
@@ -546,6 +588,7 @@ export class EnginePool {
         if (!job || job.id !== msg.id) return;
         slot.job = null;
         slot.state = 'idle';
+        slot.served++;
         this.settle(
           job,
           msg.ok

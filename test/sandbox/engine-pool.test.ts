@@ -464,6 +464,41 @@ describe('time limits, crashes and the queue', () => {
     });
   });
 
+  it('gives a lone query to the solo worker, and concurrent ones to the regular workers', async () => {
+    await withPool(poolOptions(fx, { soloThreads: 2, testHooks: true }), async (p) => {
+      const served = () => p.stats().workers.map((w) => w.served);
+      expect(p.stats().workers.map((w) => [w.threads, w.solo])).toEqual([
+        [1, false],
+        [2, true],
+      ]);
+      const settingOf = async () =>
+        (await p.unsafeTestHook({
+          op: 'raw',
+          sql: "SELECT current_setting('threads')",
+        })) as unknown[][];
+      // Alone: the solo worker, with its own thread count.
+      expect(await settingOf()).toEqual([['2']]);
+      const lone = await p.query({
+        plan: planFor('numbers', 'SELECT 1'),
+        maxRows: 1,
+        format: 'json',
+      });
+      expect(lone.rows).toEqual([[1]]);
+      expect(served()).toEqual([0, 2]);
+      // While a query runs on the solo worker, the next goes to a regular one; a third waits.
+      const slow = p.query({
+        plan: planFor('heavy', HEAVY),
+        maxRows: 1,
+        format: 'json',
+        timeoutMs: 400,
+      });
+      const second = p.query({ plan: planFor('numbers', 'SELECT 2'), maxRows: 1, format: 'json' });
+      expect((await second).rows).toEqual([[2]]);
+      expect(served()).toEqual([1, 2]);
+      expect(await codeOf(slow)).toBe('TIMEOUT');
+    });
+  });
+
   it('queues FIFO up to the bound and refuses beyond it', async () => {
     await withPool(poolOptions(fx, { queueLimit: 1 }), async (p) => {
       const slow = p.query({

@@ -44,6 +44,7 @@ export async function startTestGateway(
       dataDir,
       workers: 1,
       workerThreads: 1,
+      soloWorkerThreads: 0,
       workerMemory: '1GB',
       demoTpchScale: 0.01,
       ...overrides,
