@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
@@ -84,15 +85,8 @@ export class GatewayProcess {
 
   /** POST /v1/query; resolves for any HTTP status (the caller decides what is a failure). */
   async query(user: BenchUser, sql: string): Promise<QueryOutcome> {
-    const res = await fetch(`${this.url}/v1/query`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${this.tokens[user]}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ sql }),
-    });
-    const body = (await res.json()) as {
+    const res = await this.#post('/v1/query', user, JSON.stringify({ sql }));
+    const body = JSON.parse(res.text) as {
       rowCount?: number;
       truncated?: boolean;
       columns?: { name: string }[];
@@ -120,6 +114,38 @@ export class GatewayProcess {
     return out;
   }
 
+  // node:http with a kept-alive connection: fetch costs the client about 0.5 ms more per
+  // request on this machine, which is neither the gateway's time nor the peer's.
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+  #post(urlPath: string, user: BenchUser, body: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        `${this.url}${urlPath}`,
+        {
+          method: 'POST',
+          agent: this.#agent,
+          headers: {
+            authorization: `Bearer ${this.tokens[user]}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   /** GET with a user's token; resolves with the status and the parsed JSON body. */
   async getJson(user: BenchUser, urlPath: string): Promise<{ status: number; body: unknown }> {
     const res = await fetch(`${this.url}${urlPath}`, {
@@ -138,6 +164,7 @@ export class GatewayProcess {
 
   /** SIGTERM and wait for the process (engine workers and usage record closed) to exit. */
   async stop(): Promise<void> {
+    this.#agent.destroy();
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
     this.#child.kill('SIGTERM');
