@@ -54,6 +54,20 @@ describe('alice under agr-alice-citizens', () => {
     expect(body.attribution.citation).toContain('Civil Affairs Bureau');
   });
 
+  it('answers a masked top-N listing as the same listing over a subquery does', async () => {
+    // The first form picks rows before masking them (policies/top-n.ts); the second cannot.
+    const listing = 'id, id_card, birth_date, district FROM citizens';
+    const picked = await query('alice', {
+      sql: `SELECT ${listing} WHERE gender = 'female' ORDER BY birth_date DESC, id LIMIT 40 OFFSET 5`,
+    });
+    const plain = await query('alice', {
+      sql: `SELECT * FROM (SELECT ${listing} WHERE gender = 'female') t ORDER BY birth_date DESC, id LIMIT 40 OFFSET 5`,
+    });
+    expect(picked.statusCode).toBe(200);
+    expect(picked.json().rowCount).toBe(40);
+    expect(picked.json().rows).toEqual(plain.json().rows);
+  });
+
   it('sees only the districts of the row filter, whatever the query asks', async () => {
     const res = await query('alice', {
       sql: "SELECT district, count(*) AS n FROM citizens WHERE district IN ('Pudong', 'Jingan', 'Xuhui') GROUP BY district ORDER BY district",

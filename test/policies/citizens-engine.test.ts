@@ -378,6 +378,19 @@ describe('masks after the top-N (top-n.ts)', () => {
     expect(picksFirst(sql)).toBe(false);
   });
 
+  it.each([
+    "SELECT id, id_card FROM citizens WHERE CAST(CASE WHEN district = 'Jingan' THEN 'x' ELSE '1' END AS INTEGER) = 1 ORDER BY id LIMIT 5",
+    `SELECT id, name FROM citizens WHERE CAST(CASE WHEN id = ${hidden[0]!.id} THEN 'x' ELSE '1' END AS INTEGER) = 1 ORDER BY id DESC LIMIT 3`,
+  ])('picks rows through the same row filter and NULL guard: %s', async (sql) => {
+    expect(picksFirst(sql)).toBe(true);
+    const shaped = planQuery(sql, scope).shaped[0]!.sql;
+    expect(shaped).toMatch(/^SELECT CASE WHEN .* THEN "rowid" END AS "sluice\$row"/);
+    const rows = await run(sql);
+    expect(rows.length).toBeGreaterThan(0);
+    const ids = new Set(visible.map((r) => r.id));
+    for (const [id] of rows) expect(ids.has(Number(id))).toBe(true);
+  });
+
   it('refuses a user reference to the row key', () => {
     expect(() => planQuery('SELECT "sluice$row" FROM citizens ORDER BY id LIMIT 3', scope)).toThrow(
       /reserved/,
