@@ -12,7 +12,9 @@ export class TraceStore {
   readonly #file: FileHandle;
   readonly #offsets = new Map<string, { at: number; length: number }>();
   #size: number;
-  #writing: Promise<void> = Promise.resolve();
+  /** Lines waiting for the next write; under load many requests share one write. */
+  #pending: { traceId: string; line: Buffer }[] = [];
+  #flushing: Promise<void> | null = null;
 
   private constructor(file: FileHandle, size: number) {
     this.#file = file;
@@ -33,19 +35,41 @@ export class TraceStore {
     return store;
   }
 
+  /** Stores a trace; resolves once its line is written (with whatever else was waiting). */
   put(traceId: string, spans: readonly SpanRecord[]): Promise<void> {
     if (spans.length === 0) return Promise.resolve();
-    const line = Buffer.from(`${JSON.stringify({ traceId, spans })}\n`);
-    this.#writing = this.#writing.then(async () => {
-      const at = this.#size;
-      await this.#file.write(line, 0, line.length, at);
-      this.#size += line.length;
-      this.#offsets.set(traceId, { at, length: line.length - 1 });
-    });
-    return this.#writing;
+    this.#pending.push({ traceId, line: Buffer.from(`${JSON.stringify({ traceId, spans })}\n`) });
+    this.#flushing ??= this.#flush();
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      await Promise.resolve(); // lines put in the same tick join this write
+      while (this.#pending.length > 0) {
+        const batch = this.#pending;
+        this.#pending = [];
+        const buf = Buffer.concat(batch.map((b) => b.line));
+        let at = this.#size;
+        await this.#file.write(buf, 0, buf.length, at);
+        this.#size += buf.length;
+        for (const { traceId, line } of batch) {
+          this.#offsets.set(traceId, { at, length: line.length - 1 });
+          at += line.length;
+        }
+      }
+    } finally {
+      this.#flushing = null;
+      // Lines put while a failed write was in flight still get their own attempt.
+      if (this.#pending.length > 0) {
+        this.#flushing = this.#flush();
+        this.#flushing.catch(() => {}); // its callers hold the failed promise and were told
+      }
+    }
   }
 
   async get(traceId: string): Promise<SpanRecord[] | null> {
+    if (!this.#offsets.has(traceId) && this.#flushing) await this.#flushing.catch(() => {});
     const where = this.#offsets.get(traceId);
     if (!where) return null;
     const buf = Buffer.alloc(where.length);
@@ -54,7 +78,7 @@ export class TraceStore {
   }
 
   async close(): Promise<void> {
-    await this.#writing.catch(() => {});
+    await this.#flushing?.catch(() => {});
     await this.#file.close();
   }
 }
