@@ -1,5 +1,4 @@
 import type { DataItem, DatasetEntry, Sensitivity } from './catalog-types.ts';
-import { DISTRICT_TYPE, GENDER_TYPE } from './citizens.ts';
 import { TPCH_TABLES } from './tpch.ts';
 
 /**
@@ -40,9 +39,9 @@ const CITIZENS: EntryTemplate = {
       '18-character resident ID number: area code, date of birth, sequence (odd for men), ISO 7064 MOD 11-2 check character',
     ),
     item('phone', 'VARCHAR', 'personal', '11-digit mobile phone number'),
-    item('gender', GENDER_TYPE, 'personal', "'male' or 'female'"),
+    item('gender', 'VARCHAR', 'personal', "'male' or 'female'"),
     item('birth_date', 'DATE', 'personal', 'Date of birth, 1940–2008'),
-    item('district', DISTRICT_TYPE, 'internal', 'District of residence, one of 16, in pinyin'),
+    item('district', 'VARCHAR', 'internal', 'District of residence, one of 16, in pinyin'),
     item('income', 'DOUBLE', 'sensitive', 'Annual income in CNY'),
   ],
   format: 'table',

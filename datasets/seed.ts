@@ -16,7 +16,7 @@ import { loadAirports, loadFlights, vegaDatasetsVersion } from './vega.ts';
 export const DATASETS_FILE = 'datasets.duckdb';
 
 /** Bump when the generators change what they produce: older files are then regenerated. */
-export const GENERATOR_VERSION = '3';
+export const GENERATOR_VERSION = '4';
 
 /**
  * Rows per row group in the dataset file, instead of DuckDB's 122,880. DuckDB keeps min/max per
