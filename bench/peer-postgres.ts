@@ -40,7 +40,7 @@ export const PG_SETTINGS: Record<string, string> = {
 };
 
 /** Untimed rounds of every query through the gateway before its timed runs. */
-const WARM_ROUNDS = 10;
+const WARM_ROUNDS = 30;
 
 export function setupSql(csv: string, salt: string): string {
   const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
