@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance, VARCHAR } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ensureDemoData } from '../datasets/seed.ts';
 import { type Access, AccessResolver } from '../gateway/access.ts';
 import { demoControlState } from '../gateway/demo-control.ts';
@@ -100,16 +100,6 @@ export class DirectDuckDB {
   /** Runs `sql` and converts every row to JSON-safe values, as an answer needs. */
   async rows(sql: string): Promise<unknown[][]> {
     return (await this.conn.runAndReadAll(sql)).getRowsJson() as unknown[][];
-  }
-
-  /** DuckDB's parser output, as the engine worker's second check obtains it. */
-  async serialize(sql: string): Promise<string> {
-    const reader = await this.conn.runAndReadAll(
-      'SELECT json_serialize_sql($1::VARCHAR)',
-      [sql],
-      [VARCHAR],
-    );
-    return String(reader.getRows()[0]![0]);
   }
 
   close(): void {

@@ -26,6 +26,7 @@ import {
 import { RecordBatchStreamWriter, Table, tableToIPC } from 'apache-arrow';
 import { SluiceError } from '../gateway/errors.ts';
 import { type ArrowLayout, arrowLayout, recordBatch } from './arrow-values.ts';
+import { duckdbParser } from './duckdb-parser.ts';
 import { duckdbErrorClass, isFatalEngineError, wrapEngineError } from './engine-errors.ts';
 import {
   attachStatement,
@@ -45,7 +46,7 @@ import type {
   WorkerQueryResult,
 } from './engine-protocol.ts';
 import { type JsonEncoder, jsonEncoderFor } from './json-values.ts';
-import { secondCheck } from './second-check.ts';
+import { type Serialize, secondCheck } from './second-check.ts';
 
 const DATASET_ID = /^[a-z][a-z0-9_]*$/;
 
@@ -54,7 +55,7 @@ interface Engine {
   readonly conn: DuckDBConnection;
   readonly config: WorkerConfig;
   /** DuckDB's parser, prepared once: `json_serialize_sql` is the second check's input. */
-  readonly serializer: DuckDBPreparedStatement;
+  readonly parse: Serialize;
 }
 
 /**
@@ -63,9 +64,7 @@ interface Engine {
  * Parses are reused across queries (the policy-shaped relations repeat in every query of a
  * scope); verdicts are reused when the same plan runs again.
  */
-const PARSE_CACHE_SIZE = 512;
 const VERDICT_CACHE_SIZE = 2048;
-const parseCache = new Map<string, string>();
 const verdictCache = new Set<string>();
 
 function remember<K>(cache: Map<K, unknown> | Set<K>, key: K, limit: number): void {
@@ -128,8 +127,7 @@ async function start(config: WorkerConfig): Promise<void> {
       `engine hardening verification failed: ${failed.join(', ')}`,
     );
   }
-  const serializer = await conn.prepare('SELECT json_serialize_sql($1::VARCHAR)');
-  engine = { instance, conn, config, serializer };
+  engine = { instance, conn, config, parse: await duckdbParser(conn) };
   await send({ type: 'ready', settings, databases });
 }
 
@@ -160,22 +158,11 @@ function timeoutError(ms: number): SluiceError {
   return new SluiceError('TIMEOUT', `the query exceeded its time limit of ${Math.round(ms)} ms`);
 }
 
-async function serializeWith(e: Engine, sql: string): Promise<string> {
-  const cached = parseCache.get(sql);
-  if (cached !== undefined) return cached;
-  e.serializer.bindVarchar(1, sql);
-  const value = (await e.serializer.runAndReadAll()).getRows()[0]?.[0];
-  if (typeof value !== 'string') throw new SluiceError('POLICY_DENIED', 'second check failed');
-  remember(parseCache, sql, PARSE_CACHE_SIZE);
-  parseCache.set(sql, value);
-  return value;
-}
-
 /** The second check, skipped only for a plan whose exact text already passed it. */
 async function checkPlan(e: Engine, plan: QueryRequestMessage['plan']): Promise<void> {
   const key = JSON.stringify([plan.sql, plan.shaped]);
   if (verdictCache.has(key)) return;
-  await secondCheck(plan, (sql) => serializeWith(e, sql), { dataCatalog: e.config.dataCatalog });
+  await secondCheck(plan, e.parse, { dataCatalog: e.config.dataCatalog });
   remember(verdictCache, key, VERDICT_CACHE_SIZE);
 }
 
