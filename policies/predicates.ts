@@ -11,13 +11,13 @@ import type {
 /**
  * Whether a query holds a predicate that DuckDB's optimizer might evaluate below a relation's
  * row filter and that could fail there: a WHERE, HAVING, JOIN condition or aggregate FILTER
- * that is not plainly infallible (see `infallible`), any INTERSECT/EXCEPT, or a subquery used as
- * an expression (those become joins with conditions). Such expressions can be pushed under the
- * filter and meet hidden rows; an error raised by a hidden row's value would be an oracle, so
- * the shaped relations of such a query read NULL in every column of a hidden row. A query
- * without them only projects, groups, orders, aggregates and filters by comparisons that cannot
- * fail, so it reads plain columns: a hidden row reaching such a comparison can only be dropped.
- * Deny by default: anything not listed here counts as a fallible predicate.
+ * that is not plainly infallible (see `infallible`), any INTERSECT/EXCEPT or USING, or a
+ * subquery used as an expression (those become joins with conditions). Such expressions can be
+ * pushed under the filter and meet hidden rows; an error raised by a hidden row's value would
+ * be an oracle, so the shaped relations of such a query read NULL in every column of a hidden
+ * row. A query without them only projects, groups, orders, aggregates and filters by
+ * comparisons that cannot fail, so it reads plain columns: a hidden row reaching such a
+ * comparison can only be dropped. Deny by default: anything not listed here counts.
  *
  * `valueTypes` holds the type of the value each column reference reads (check.ts), when the
  * reference reads one stored column; comparisons need it to know that no cast per row happens.
@@ -26,202 +26,215 @@ export function hasPushablePredicates(
   query: Query,
   valueTypes: ReadonlyMap<ColumnRef, string> = new Map(),
 ): boolean {
-  types = valueTypes;
-  try {
-    return queryHas(query);
-  } finally {
-    types = new Map();
-  }
+  return new PredicateScan(valueTypes).query(query);
 }
 
-// The scan is synchronous and not re-entrant, so the types of the query being scanned can live
-// here for its duration instead of being threaded through every helper.
-let types: ReadonlyMap<ColumnRef, string> = new Map();
+type Family = 'number' | 'text' | 'date' | 'timestamp' | 'bool';
 
-/** A predicate counts unless it is infallible and holds no subquery or FILTER. */
-function predicateHas(e: Expr | undefined): boolean {
-  return e !== undefined && (exprHas(e) || !infallible(e));
-}
-
-type Family = 'number' | 'text' | 'time' | 'bool';
-
-/** Types whose values compare with each other and with a literal of the family without a cast that could fail. */
+/**
+ * Families of types whose values compare with each other, and with a literal of the family,
+ * without a cast that could fail on some value. DATE and TIMESTAMP stay apart: a DATE far in
+ * the future does not fit a TIMESTAMP.
+ */
 function familyOf(type: string | undefined): Family | undefined {
   if (type === undefined) return undefined;
-  const t = type.toUpperCase();
+  const t = type.trim().toUpperCase();
   if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\))$/.test(t)) {
     return 'number';
   }
-  if (t === 'VARCHAR' || /^ENUM\(/.test(t)) return 'text';
-  if (t === 'DATE' || t === 'TIMESTAMP') return 'time';
+  if (t === 'VARCHAR' || t.startsWith('ENUM(')) return 'text';
+  if (t === 'DATE') return 'date';
+  if (t === 'TIMESTAMP') return 'timestamp';
   if (t === 'BOOLEAN') return 'bool';
   return undefined;
 }
 
-/**
- * The family an operand brings to a comparison: a column reference of known type, or a
- * literal. A string literal is cast once to the other side's type (a constant, so any error
- * does not depend on data); it fits every family.
- */
-function operandFamily(e: Expr): Family | 'string' | undefined {
-  switch (e.kind) {
-    case 'column':
-      return familyOf(types.get(e));
-    case 'number':
-      return 'number';
-    case 'string':
-      return 'string';
-    case 'typed':
-      return e.type === 'TIME' ? undefined : 'time';
-    case 'bool':
-      return 'bool';
-    default:
-      return undefined;
+const comparisons: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
+const likes: ReadonlySet<string> = new Set(['LIKE', 'NOT LIKE', 'ILIKE', 'NOT ILIKE']);
+
+class PredicateScan {
+  private readonly types: ReadonlyMap<ColumnRef, string>;
+
+  constructor(types: ReadonlyMap<ColumnRef, string>) {
+    this.types = types;
   }
-}
 
-function comparable(a: Expr, b: Expr): boolean {
-  const fa = operandFamily(a);
-  const fb = operandFamily(b);
-  if (fa === undefined || fb === undefined) return false;
-  if (a.kind !== 'column' && b.kind !== 'column') return false; // literals alone: not our case
-  return fa === fb || fa === 'string' || fb === 'string';
-}
+  query(q: Query): boolean {
+    return (
+      q.with.some((cte) => this.query(cte.query)) ||
+      this.body(q.body) ||
+      q.orderBy.some((o) => this.expr(o.expr))
+    );
+  }
 
-const comparisons = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
-const likes = new Set(['LIKE', 'NOT LIKE', 'ILIKE', 'NOT ILIKE']);
-
-/**
- * True only for predicates that cannot raise an error on any row: comparisons (also IN lists,
- * BETWEEN, LIKE with a literal pattern) between a column and a literal or another column of the
- * same type family, IS [NOT] NULL/TRUE/FALSE of a column, combined with AND, OR and NOT.
- * Arithmetic, functions and casts can fail (overflow, conversion) and are not infallible.
- */
-function infallible(e: Expr): boolean {
-  switch (e.kind) {
-    case 'bool':
-    case 'null':
-      return true;
-    case 'column':
-      return familyOf(types.get(e)) === 'bool';
-    case 'unary':
-      return e.op === 'NOT' && infallible(e.expr);
-    case 'is':
-      return e.expr.kind === 'column' && types.has(e.expr);
-    case 'binary':
-      if (e.op === 'AND' || e.op === 'OR') return infallible(e.left) && infallible(e.right);
-      if (comparisons.has(e.op)) return comparable(e.left, e.right);
-      if (likes.has(e.op)) {
+  private body(body: QueryBody): boolean {
+    switch (body.kind) {
+      case 'query':
+        return this.query(body);
+      case 'setop':
+        return body.op !== 'UNION' || this.body(body.left) || this.body(body.right);
+      case 'select':
         return (
-          e.left.kind === 'column' &&
-          familyOf(types.get(e.left)) === 'text' &&
-          e.right.kind === 'string'
+          this.predicate(body.where) ||
+          this.predicate(body.having) ||
+          body.from.some((f) => this.from(f)) ||
+          body.items.some((i) => this.item(i)) ||
+          (body.distinct?.on ?? []).some((e) => this.expr(e)) ||
+          (body.groupBy ?? []).some((g) =>
+            g.kind === 'expr'
+              ? this.expr(g.expr)
+              : g.sets.some((set) => set.some((e) => this.expr(e))),
+          )
         );
+      default:
+        return true;
+    }
+  }
+
+  private from(item: FromItem): boolean {
+    switch (item.kind) {
+      case 'table':
+        return false;
+      case 'derived':
+        return this.query(item.query);
+      case 'join':
+        return (
+          this.predicate(item.on) ||
+          item.using !== undefined ||
+          this.from(item.left) ||
+          this.from(item.right)
+        );
+      default:
+        return true;
+    }
+  }
+
+  private item(item: SelectItem): boolean {
+    return item.kind === 'item' ? this.expr(item.expr) : false;
+  }
+
+  /** A predicate counts unless it is infallible and holds no subquery or FILTER. */
+  private predicate(e: Expr | undefined): boolean {
+    return e !== undefined && (this.expr(e) || !this.infallible(e));
+  }
+
+  /** Per expression kind: does it (or anything inside it) hold a predicate that counts? */
+  private readonly byKind: {
+    readonly [K in ExprKind]: (e: Extract<Expr, { kind: K }>) => boolean;
+  } = {
+    column: () => false,
+    number: () => false,
+    string: () => false,
+    bool: () => false,
+    null: () => false,
+    typed: () => false,
+    interval: () => false,
+    unary: (e) => this.expr(e.expr),
+    binary: (e) => this.expr(e.left) || this.expr(e.right),
+    between: (e) => this.expr(e.expr) || this.expr(e.low) || this.expr(e.high),
+    inList: (e) => this.expr(e.expr) || e.list.some((x) => this.expr(x)),
+    inQuery: () => true,
+    exists: () => true,
+    scalarQuery: () => true,
+    is: (e) => this.expr(e.expr),
+    case: (e) =>
+      (e.operand !== undefined && this.expr(e.operand)) ||
+      e.whens.some((w) => this.expr(w.when) || this.expr(w.result)) ||
+      (e.else !== undefined && this.expr(e.else)),
+    cast: (e) => this.expr(e.expr),
+    extract: (e) => this.expr(e.source),
+    position: (e) => this.expr(e.needle) || this.expr(e.haystack),
+    call: (e) =>
+      this.predicate(e.filter) ||
+      e.args.some((a) => this.expr(a)) ||
+      e.orderBy.some((o) => this.expr(o.expr)) ||
+      (e.over !== undefined &&
+        (e.over.partitionBy.some((p) => this.expr(p)) ||
+          e.over.orderBy.some((o) => this.expr(o.expr)))),
+  };
+
+  private expr(e: Expr): boolean {
+    const check = this.byKind[e.kind] as ((e: Expr) => boolean) | undefined;
+    return check === undefined ? true : check(e);
+  }
+
+  /**
+   * True only for predicates that cannot raise an error on any row: comparisons (also IN
+   * lists, BETWEEN, LIKE with a literal pattern) between a stored column and a literal of its
+   * family, or two stored columns of one type (or both numeric), IS [NOT] NULL/TRUE/FALSE of a
+   * stored column, and AND, OR and NOT over those. Arithmetic, functions and casts can fail
+   * (overflow, conversion); a column of a derived table may hold any expression. Neither is
+   * infallible.
+   */
+  private infallible(e: Expr): boolean {
+    switch (e.kind) {
+      case 'bool':
+      case 'null':
+        return true;
+      case 'column':
+        return this.family(e) === 'bool';
+      case 'unary':
+        return e.op === 'NOT' && this.infallible(e.expr);
+      case 'is':
+        return e.expr.kind === 'column' && this.types.has(e.expr);
+      case 'binary':
+        if (e.op === 'AND' || e.op === 'OR') {
+          return this.infallible(e.left) && this.infallible(e.right);
+        }
+        if (comparisons.has(e.op)) return this.comparable(e.left, e.right);
+        if (likes.has(e.op)) {
+          return (
+            e.left.kind === 'column' && this.family(e.left) === 'text' && e.right.kind === 'string'
+          );
+        }
+        return false;
+      case 'inList':
+        return e.list.every((v) => v.kind !== 'column' && this.comparable(e.expr, v));
+      case 'between':
+        return (
+          e.low.kind !== 'column' &&
+          e.high.kind !== 'column' &&
+          this.comparable(e.expr, e.low) &&
+          this.comparable(e.expr, e.high)
+        );
+      default:
+        return false;
+    }
+  }
+
+  private family(ref: ColumnRef): Family | undefined {
+    return familyOf(this.types.get(ref));
+  }
+
+  /**
+   * A stored column against a literal DuckDB casts once (a constant: any error does not
+   * depend on data) to the column's type, or against another stored column it compares with
+   * as it is.
+   */
+  private comparable(a: Expr, b: Expr): boolean {
+    if (a.kind !== 'column') return b.kind === 'column' && this.comparable(b, a);
+    const family = this.family(a);
+    if (family === undefined) return false;
+    switch (b.kind) {
+      case 'string':
+        return true;
+      case 'number':
+        return family === 'number';
+      case 'bool':
+        return family === 'bool';
+      case 'typed':
+        return (
+          (b.type === 'DATE' && family === 'date') ||
+          (b.type === 'TIMESTAMP' && family === 'timestamp')
+        );
+      case 'column': {
+        const other = this.family(b);
+        const same =
+          this.types.get(a)?.trim().toUpperCase() === this.types.get(b)?.trim().toUpperCase();
+        return other !== undefined && (same || (family === 'number' && other === 'number'));
       }
-      return false;
-    case 'inList':
-      return (
-        e.expr.kind === 'column' &&
-        e.list.every((v) => v.kind !== 'column' && comparable(e.expr, v))
-      );
-    case 'between':
-      return (
-        e.expr.kind === 'column' &&
-        e.low.kind !== 'column' &&
-        e.high.kind !== 'column' &&
-        comparable(e.expr, e.low) &&
-        comparable(e.expr, e.high)
-      );
-    default:
-      return false;
+      default:
+        return false;
+    }
   }
-}
-
-function queryHas(q: Query): boolean {
-  return (
-    q.with.some((cte) => queryHas(cte.query)) ||
-    bodyHas(q.body) ||
-    q.orderBy.some((o) => exprHas(o.expr))
-  );
-}
-
-function bodyHas(body: QueryBody): boolean {
-  switch (body.kind) {
-    case 'query':
-      return queryHas(body);
-    case 'setop':
-      return body.op !== 'UNION' || bodyHas(body.left) || bodyHas(body.right);
-    case 'select':
-      return (
-        predicateHas(body.where) ||
-        predicateHas(body.having) ||
-        body.from.some(fromHas) ||
-        body.items.some(itemHas) ||
-        (body.distinct?.on ?? []).some(exprHas) ||
-        (body.groupBy ?? []).some((g) =>
-          g.kind === 'expr' ? exprHas(g.expr) : g.sets.some((set) => set.some(exprHas)),
-        )
-      );
-    default:
-      return true;
-  }
-}
-
-function fromHas(item: FromItem): boolean {
-  switch (item.kind) {
-    case 'table':
-      return false;
-    case 'derived':
-      return queryHas(item.query);
-    case 'join':
-      return (
-        predicateHas(item.on) ||
-        item.using !== undefined ||
-        fromHas(item.left) ||
-        fromHas(item.right)
-      );
-    default:
-      return true;
-  }
-}
-
-function itemHas(item: SelectItem): boolean {
-  return item.kind === 'item' ? exprHas(item.expr) : false;
-}
-
-/** Per expression kind: does it (or anything inside it) count as a predicate? */
-const exprHasByKind: { readonly [K in ExprKind]: (e: Extract<Expr, { kind: K }>) => boolean } = {
-  column: () => false,
-  number: () => false,
-  string: () => false,
-  bool: () => false,
-  null: () => false,
-  typed: () => false,
-  interval: () => false,
-  unary: (e) => exprHas(e.expr),
-  binary: (e) => exprHas(e.left) || exprHas(e.right),
-  between: (e) => exprHas(e.expr) || exprHas(e.low) || exprHas(e.high),
-  inList: (e) => exprHas(e.expr) || e.list.some(exprHas),
-  inQuery: () => true,
-  exists: () => true,
-  scalarQuery: () => true,
-  is: (e) => exprHas(e.expr),
-  case: (e) =>
-    (e.operand !== undefined && exprHas(e.operand)) ||
-    e.whens.some((w) => exprHas(w.when) || exprHas(w.result)) ||
-    (e.else !== undefined && exprHas(e.else)),
-  cast: (e) => exprHas(e.expr),
-  extract: (e) => exprHas(e.source),
-  position: (e) => exprHas(e.needle) || exprHas(e.haystack),
-  call: (e) =>
-    predicateHas(e.filter) ||
-    e.args.some(exprHas) ||
-    e.orderBy.some((o) => exprHas(o.expr)) ||
-    (e.over !== undefined &&
-      (e.over.partitionBy.some(exprHas) || e.over.orderBy.some((o) => exprHas(o.expr)))),
-};
-
-function exprHas(e: Expr): boolean {
-  const check = exprHasByKind[e.kind] as ((e: Expr) => boolean) | undefined;
-  return check === undefined ? true : check(e);
 }
