@@ -1,11 +1,11 @@
-import type {
-  ColumnRef,
-  Expr,
-  ExprKind,
-  FromItem,
-  Query,
-  QueryBody,
-  SelectItem,
+import {
+  type ColumnRef,
+  type Expr,
+  exprChildren,
+  type FromItem,
+  type Query,
+  type QueryBody,
+  type SelectItem,
 } from './sql-tree.ts';
 
 /**
@@ -118,44 +118,14 @@ class PredicateScan {
     return e !== undefined && (this.expr(e) || !this.infallible(e));
   }
 
-  /** Per expression kind: does it (or anything inside it) hold a predicate that counts? */
-  private readonly byKind: {
-    readonly [K in ExprKind]: (e: Extract<Expr, { kind: K }>) => boolean;
-  } = {
-    column: () => false,
-    number: () => false,
-    string: () => false,
-    bool: () => false,
-    null: () => false,
-    typed: () => false,
-    interval: () => false,
-    unary: (e) => this.expr(e.expr),
-    binary: (e) => this.expr(e.left) || this.expr(e.right),
-    between: (e) => this.expr(e.expr) || this.expr(e.low) || this.expr(e.high),
-    inList: (e) => this.expr(e.expr) || e.list.some((x) => this.expr(x)),
-    inQuery: () => true,
-    exists: () => true,
-    scalarQuery: () => true,
-    is: (e) => this.expr(e.expr),
-    case: (e) =>
-      (e.operand !== undefined && this.expr(e.operand)) ||
-      e.whens.some((w) => this.expr(w.when) || this.expr(w.result)) ||
-      (e.else !== undefined && this.expr(e.else)),
-    cast: (e) => this.expr(e.expr),
-    extract: (e) => this.expr(e.source),
-    position: (e) => this.expr(e.needle) || this.expr(e.haystack),
-    call: (e) =>
-      this.predicate(e.filter) ||
-      e.args.some((a) => this.expr(a)) ||
-      e.orderBy.some((o) => this.expr(o.expr)) ||
-      (e.over !== undefined &&
-        (e.over.partitionBy.some((p) => this.expr(p)) ||
-          e.over.orderBy.some((o) => this.expr(o.expr)))),
-  };
-
+  /**
+   * Does the expression (or anything inside it) hold a predicate that counts: a subquery, or
+   * an aggregate FILTER that is not infallible?
+   */
   private expr(e: Expr): boolean {
-    const check = this.byKind[e.kind] as ((e: Expr) => boolean) | undefined;
-    return check === undefined ? true : check(e);
+    if (e.kind === 'inQuery' || e.kind === 'exists' || e.kind === 'scalarQuery') return true;
+    if (e.kind === 'call' && this.predicate(e.filter)) return true;
+    return exprChildren(e).some((c) => this.expr(c));
   }
 
   /**

@@ -344,6 +344,57 @@ export interface Query {
   readonly offset?: string;
 }
 
+/**
+ * The expressions directly inside `e`, in source order. A subquery's query is not among them
+ * (it is a Query, not an Expr); callers that care about subqueries look at the kind first.
+ */
+export function exprChildren(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case 'column':
+    case 'number':
+    case 'string':
+    case 'bool':
+    case 'null':
+    case 'typed':
+    case 'interval':
+    case 'exists':
+    case 'scalarQuery':
+      return [];
+    case 'unary':
+    case 'is':
+    case 'cast':
+    case 'inQuery':
+      return [e.expr];
+    case 'binary':
+      return [e.left, e.right];
+    case 'between':
+      return [e.expr, e.low, e.high];
+    case 'inList':
+      return [e.expr, ...e.list];
+    case 'case':
+      return [
+        ...(e.operand ? [e.operand] : []),
+        ...e.whens.flatMap((w) => [w.when, w.result]),
+        ...(e.else ? [e.else] : []),
+      ];
+    case 'extract':
+      return [e.source];
+    case 'position':
+      return [e.needle, e.haystack];
+    case 'call':
+      return [
+        ...e.args,
+        ...(e.filter ? [e.filter] : []),
+        ...e.orderBy.map((o) => o.expr),
+        ...(e.over ? [...e.over.partitionBy, ...e.over.orderBy.map((o) => o.expr)] : []),
+      ];
+    default: {
+      const unknown: never = e;
+      return unknown;
+    }
+  }
+}
+
 /** Deep-freezes a freshly built tree so no later stage can mutate it. */
 export function freezeTree<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -1,7 +1,14 @@
 import type { Analysis } from './check.ts';
 import { aggregateFunctions, windowFunctions } from './function-allowlist.ts';
 import { foldName, reservedPrefix } from './sql-lex.ts';
-import type { ColumnRef, Expr, Query, Select, TableRef } from './sql-tree.ts';
+import {
+  type ColumnRef,
+  type Expr,
+  exprChildren,
+  type Query,
+  type Select,
+  type TableRef,
+} from './sql-tree.ts';
 
 /**
  * Masks after the top-N. A listing such as `SELECT id, id_card FROM citizens ORDER BY id
@@ -82,51 +89,20 @@ function sameMeaningInOutput(ref: ColumnRef, body: Select): boolean {
 
 /** A row-by-row expression: no aggregate, window function or subquery anywhere in it. */
 function plainScalar(e: Expr): boolean {
-  switch (e.kind) {
-    case 'column':
-    case 'number':
-    case 'string':
-    case 'bool':
-    case 'null':
-    case 'typed':
-    case 'interval':
-      return true;
-    case 'unary':
-    case 'is':
-    case 'cast':
-      return plainScalar(e.expr);
-    case 'binary':
-      return plainScalar(e.left) && plainScalar(e.right);
-    case 'between':
-      return plainScalar(e.expr) && plainScalar(e.low) && plainScalar(e.high);
-    case 'inList':
-      return plainScalar(e.expr) && e.list.every(plainScalar);
-    case 'case':
-      return (
-        (e.operand === undefined || plainScalar(e.operand)) &&
-        e.whens.every((w) => plainScalar(w.when) && plainScalar(w.result)) &&
-        (e.else === undefined || plainScalar(e.else))
-      );
-    case 'extract':
-      return plainScalar(e.source);
-    case 'position':
-      return plainScalar(e.needle) && plainScalar(e.haystack);
-    case 'call': {
-      const name = e.name.toLowerCase();
-      return (
-        !aggregateFunctions.has(name) &&
-        !windowFunctions.has(name) &&
-        e.over === undefined &&
-        e.filter === undefined &&
-        !e.star &&
-        !e.distinct &&
-        e.orderBy.length === 0 &&
-        e.args.every(plainScalar)
-      );
-    }
-    default:
-      return false;
+  if (e.kind === 'inQuery' || e.kind === 'exists' || e.kind === 'scalarQuery') return false;
+  if (e.kind === 'call') {
+    const name = e.name.toLowerCase();
+    const plainCall =
+      !aggregateFunctions.has(name) &&
+      !windowFunctions.has(name) &&
+      e.over === undefined &&
+      e.filter === undefined &&
+      !e.star &&
+      !e.distinct &&
+      e.orderBy.length === 0;
+    if (!plainCall) return false;
   }
+  return exprChildren(e).every(plainScalar);
 }
 
 /**

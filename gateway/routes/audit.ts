@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SluiceError } from '../errors.ts';
 import type { LedgerRecord } from '../ledger/record.ts';
-import type { LedgerFilter } from '../ledger/store.ts';
+import { INDEXED_FIELDS, type LedgerFilter } from '../ledger/store.ts';
 import type { Principal } from '../principal.ts';
 import {
   authenticate,
@@ -13,16 +13,8 @@ import {
 import type { Services } from '../services.ts';
 import { spanTree } from '../trace-store.ts';
 
-const FILTERS = [
-  'user',
-  'org',
-  'dataset',
-  'agreement',
-  'decision',
-  'errorCode',
-  'from',
-  'to',
-] as const;
+// The record's indexed fields, and a time range.
+const FILTERS = [...INDEXED_FIELDS, 'from', 'to'] as const;
 type FilterQuery = Partial<Record<(typeof FILTERS)[number] | 'cursor' | 'limit', string>>;
 
 const filterSchema = {
