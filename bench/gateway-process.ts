@@ -114,8 +114,8 @@ export class GatewayProcess {
     return out;
   }
 
-  // node:http with a kept-alive connection: fetch costs the client about 0.5 ms more per
-  // request on this machine, which is neither the gateway's time nor the peer's.
+  // node:http with a kept-alive connection: fetch spends more of the client's own time per
+  // request, which is neither the gateway's time nor the peer's.
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
   #post(urlPath: string, user: BenchUser, body: string): Promise<{ status: number; text: string }> {

@@ -198,11 +198,17 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
     // A fresh gateway's engine workers each read the table into their own buffer pool, and
     // its request path is not yet compiled: warm both with whole rounds before timing, as
     // PostgreSQL's shared buffers were warmed by loading the table.
+    const rounds: number[] = [];
     for (let round = 0; round < WARM_ROUNDS; round++) {
+      const t = performance.now();
       for (const q of CITIZEN_QUERIES) await opts.gateway.queryOk('alice', q.sluice);
+      rounds.push(performance.now() - t);
     }
     console.log(
-      `gateway warmed with ${WARM_ROUNDS} rounds of the ${CITIZEN_QUERIES.length} queries`,
+      `gateway warmed with ${WARM_ROUNDS} rounds of the ${CITIZEN_QUERIES.length} queries; a round took ${rounds
+        .filter((_, i) => i === 0 || (i + 1) % 10 === 0)
+        .map((ms, i) => `${fmtMs(ms)} ms (round ${i === 0 ? 1 : i * 10})`)
+        .join(', ')}`,
     );
     console.log(
       'query                      | Sluice p50 ms | PostgreSQL p50 ms | PG / Sluice | rows (same people/id values on both sides)',

@@ -67,7 +67,7 @@ function hmac(e: Expr, secretHex: string): Expr {
 /**
  * The first day of the value's year or month, as a DATE: the day minus its day of the year (or
  * month), less one. Equal to `CAST(date_trunc(unit, value) AS DATE)` on every finite date and
- * about twice as fast in DuckDB, which matters because a mask runs on every row in scope.
+ * cheaper for DuckDB, which matters because a mask runs on every row in scope.
  */
 function generalize(c: Expr, to: 'year' | 'month'): Expr {
   const day: Expr = { kind: 'cast', expr: c, type: 'DATE' };
