@@ -129,7 +129,7 @@ async function main() {
     `baseline, one write + fdatasync per record (no batching): ${fmt(baseline)} records/s`,
   );
   console.log('');
-  console.log('durable appends (each acknowledged after fdatasync), group commit:');
+  console.log('durable appends (each acknowledged once on disk), group commit:');
   console.log('appenders | appends/s | vs baseline | records per sync | p50 ms | p99 ms');
   for (const c of [1, 8, 64]) {
     const r = await ledgerAppends(c);

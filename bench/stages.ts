@@ -463,7 +463,7 @@ async function recordAppends(report: Report, opts: StagesOptions): Promise<void>
     }
   }
   console.log('');
-  console.log(`durable record appends (fdatasync before acknowledging), ${seconds} s each:`);
+  console.log(`durable record appends (on disk before acknowledging), ${seconds} s each:`);
   for (const r of results) {
     console.log(
       `  ${String(r.appenders).padStart(2)} appenders: ${fmtInt(r.perSecond)} appends/s, p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms`,

@@ -3,10 +3,13 @@
  * (`records.jsonl`), one of checkpoints (`checkpoints.jsonl`), and an in-memory index rebuilt
  * at open (byte offsets for reads; posting lists per filter field for queries).
  *
- * Durability: a batch is one write() of all its lines followed by one fdatasync(); the append
- * resolves only after both. A crash can leave a partial last line, which was never
- * acknowledged; `load` cuts it away and reports its size. Nothing else is ever rewritten.
+ * Durability: a batch is one write() of all its lines to a file opened with O_DSYNC, so the
+ * write returns only once the data is on disk (one trip through the thread pool instead of a
+ * write and an fdatasync); the append resolves only after it. A crash can leave a partial last
+ * line, which was never acknowledged; `load` cuts it away and reports its size. Nothing else is
+ * ever rewritten.
  */
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,6 +34,8 @@ export const RECORDS_FILE = 'records.jsonl';
 export const CHECKPOINTS_FILE = 'checkpoints.jsonl';
 
 const NEWLINE = 0x0a;
+/** Appends that are durable when write() returns (see the header). */
+const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const CHECKPOINT_TAIL_BYTES = 64 * 1024;
 
 function postingKey(field: IndexedField, value: string): string {
@@ -149,7 +154,7 @@ export class FileLedgerStore implements LedgerStore {
     if (scan.tailBytes > 0) await this.#truncate(this.recordsPath, scan.completeBytes);
     this.#fileBytes = scan.completeBytes;
     this.#latestCheckpoint = await this.#loadLatestCheckpoint();
-    this.#appendFh = await open(this.recordsPath, 'a');
+    this.#appendFh = await open(this.recordsPath, APPEND_DURABLY);
     this.#checkpointFh = await open(this.checkpointsPath, 'a');
     return { tornTailBytes: scan.tailBytes };
   }
@@ -177,7 +182,6 @@ export class FileLedgerStore implements LedgerStore {
         const { bytesWritten } = await fh.write(buf, written, total - written);
         written += bytesWritten;
       }
-      await fh.datasync();
     } catch (err) {
       // The file may now end in a partial batch: never write after it; reopening cuts it away.
       this.#broken = err;

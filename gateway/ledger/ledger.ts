@@ -7,7 +7,7 @@
  * gateway cannot send an answer it failed to record.
  *
  * Group commit: appends that arrive while a write is in flight, or within `groupCommitMs` of
- * the first, go to disk together in one write and one fdatasync.
+ * the first, go to disk together in one durable (O_DSYNC) write.
  */
 import type { JWK } from 'jose';
 import { z } from 'zod';
