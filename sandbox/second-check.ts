@@ -79,10 +79,7 @@ async function verify(
     if (!DATASET_ID.test(s.dataset) || shapedTrees.has(s.name)) {
       throw denial('policy-shaped relations are malformed or repeated');
     }
-    shapedTrees.set(s.name, {
-      dataset: s.dataset,
-      tree: stripLocations(await parseOne(serialize, s.sql)),
-    });
+    shapedTrees.set(s.name, { dataset: s.dataset, tree: await shapedTree(serialize, s.sql) });
   }
   const statement = await parseOne(serialize, plan.sql);
   const ctx: Ctx = { mode: USER, shaped: shapedTrees, seen: new Set(), dataCatalog, depth: 0 };
@@ -92,10 +89,33 @@ async function verify(
   }
 }
 
+/**
+ * Parsed and location-free trees of shaped relations, by the parser's output text: a scope's
+ * shaped relations come back in every check of its queries, and reading one is most of the
+ * check's own time. Keyed by the output, not the SQL, so the tree is always the one DuckDB
+ * gave for this call. The trees are never modified.
+ */
+const SHAPED_TREES_LIMIT = 64;
+const shapedTrees = new Map<string, Json>();
+
+async function shapedTree(serialize: Serialize, sql: string): Promise<Json> {
+  const output = await serialize(sql);
+  const known = shapedTrees.get(output);
+  if (known !== undefined) return known;
+  const tree = stripLocations(readStatement(output));
+  if (shapedTrees.size >= SHAPED_TREES_LIMIT) shapedTrees.delete(shapedTrees.keys().next().value!);
+  shapedTrees.set(output, tree);
+  return tree;
+}
+
 async function parseOne(serialize: Serialize, sql: string): Promise<JsonObject> {
+  return readStatement(await serialize(sql));
+}
+
+function readStatement(output: string): JsonObject {
   let parsed: Json;
   try {
-    parsed = JSON.parse(await serialize(sql)) as Json;
+    parsed = JSON.parse(output) as Json;
   } catch {
     throw denial('the parser output could not be read');
   }

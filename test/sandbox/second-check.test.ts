@@ -127,6 +127,18 @@ describe('second check input handling', () => {
     ).rejects.toMatchObject({ code: 'POLICY_DENIED' });
   });
 
+  it('compares with the tree DuckDB gives for this call, not one remembered from an earlier check', async () => {
+    const plan = build({ desc: 'plain', sql: '{{with}} SELECT count(*) FROM "sluice$citizens"' });
+    await secondCheck(plan, serialize);
+    await secondCheck(plan, serialize);
+    // The same shaped SQL now parses (per this serializer) to a body without the row filter:
+    // the query's CTE no longer matches it, although the genuine tree passed just before.
+    const body = file.shaped.citizens!;
+    const unfiltered = await serialize(body.slice(0, body.indexOf(' WHERE ')));
+    const lying = async (sql: string) => (sql === body ? unfiltered : serialize(sql));
+    await expect(secondCheck(plan, lying)).rejects.toMatchObject({ code: 'POLICY_DENIED' });
+  });
+
   it('respects a non-default data catalog name', async () => {
     const body = 'SELECT "iata" AS "iata" FROM "other_cat"."main"."airports"';
     const plan = {
