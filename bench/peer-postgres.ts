@@ -8,7 +8,8 @@
  * EXECUTE (every row is produced) between two clock_timestamp() readings, so neither psql's
  * start-up nor the client is counted. Sluice is timed at the client, end to end over HTTP.
  * Both keep the median of warm runs after one discarded warm-up; the gateway is first warmed with
- * whole rounds of the queries (see WARM_ROUNDS).
+ * whole rounds of the queries (see WARM_ROUNDS). A second figure has the sides take turns query
+ * by query.
  */
 import { randomBytes } from 'node:crypto';
 import { CITIZEN_QUERIES, type CitizenQuery } from './citizen-queries.ts';
@@ -182,6 +183,7 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
     ratio: number;
     rows: number;
   }[] = [];
+  const alternating: { id: string; sluiceMs: number; postgresMs: number; ratio: number }[] = [];
   try {
     await pg.psql(setupSql(opts.csv, randomBytes(32).toString('hex')));
     await checkEnforcement(pg);
@@ -189,11 +191,11 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
       `initdb + start + load ${opts.citizens.toLocaleString('en-US')} rows + index + analyze: ${fmtMs(performance.now() - t0)} ms`,
     );
 
-    const pgResults = new Map<string, { ms: number[]; rowCount: number; check: string[] }>();
-    for (const q of CITIZEN_QUERIES) {
-      const timed = await timePostgres(pg, q.postgres, opts.runs);
-      pgResults.set(q.id, { ...timed, check: await postgresCheckValues(pg, q) });
-    }
+    // Steady state, each side after its own warm-up: PostgreSQL's runs of every query, then
+    // the gateway's. This is the figure the target is about.
+    const pgResults = new Map<string, { ms: number[]; rowCount: number }>();
+    for (const q of CITIZEN_QUERIES)
+      pgResults.set(q.id, await timePostgres(pg, q.postgres, opts.runs));
 
     // A fresh gateway's engine workers each read the table into their own buffer pool, and
     // its request path is not yet compiled: warm both with whole rounds before timing, as
@@ -210,23 +212,17 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
         .map((ms, i) => `${fmtMs(ms)} ms (round ${i === 0 ? 1 : i * 10})`)
         .join(', ')}`,
     );
+    const sluiceResults = new Map<string, { ms: number[]; last: QueryOutcome }>();
+    for (const q of CITIZEN_QUERIES) sluiceResults.set(q.id, await timeSluice(opts, q));
+
     console.log(
       'query                      | Sluice p50 ms | PostgreSQL p50 ms | PG / Sluice | rows (same people/id values on both sides)',
     );
     for (const q of CITIZEN_QUERIES) {
-      const ms: number[] = [];
-      let rows = -1;
-      let last: QueryOutcome | null = null;
-      for (let i = 0; i <= opts.runs; i++) {
-        const t = performance.now();
-        const out = await opts.gateway.queryOk('alice', q.sluice);
-        const elapsed = performance.now() - t;
-        if (i > 0) ms.push(elapsed);
-        rows = out.rowCount;
-        last = out;
-      }
+      const { ms, last } = sluiceResults.get(q.id)!;
       const peer = pgResults.get(q.id)!;
-      const mismatch = compareAnswers(q, last!, peer.check);
+      const rows = last.rowCount;
+      const mismatch = compareAnswers(q, last, await postgresCheckValues(pg, q));
       if (rows !== peer.rowCount || mismatch) {
         report.problem(
           `peer ${q.id}: not the same answer (${mismatch ?? `${rows} rows vs ${peer.rowCount}`}); not equal work`,
@@ -239,6 +235,20 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
         `${q.id.padEnd(26)} | ${fmtMs(s).padStart(13)} | ${fmtMs(p).padStart(17)} | ${(p / s).toFixed(1).padStart(10)}x | ${rows}${rows === peer.rowCount ? '' : ` (PG ${peer.rowCount})`}`,
       );
     }
+
+    // Taking turns query by query: each side's runs follow the other's. On this 2-vCPU VM the
+    // gateway's short queries run slower right after PostgreSQL's parallel scans; reported, so
+    // that the steady-state figure is not read as the only one.
+    for (const q of CITIZEN_QUERIES) {
+      const p = median((await timePostgres(pg, q.postgres, opts.runs)).ms);
+      const s = median((await timeSluice(opts, q)).ms);
+      alternating.push({ id: q.id, sluiceMs: s, postgresMs: p, ratio: p / s });
+    }
+    console.log(
+      `taking turns per query (${opts.runs} PostgreSQL runs, then ${opts.runs} Sluice runs): ${alternating
+        .map((a) => `${a.id} ${a.ratio.toFixed(1)}x`)
+        .join(', ')}`,
+    );
   } finally {
     await pg.stop();
   }
@@ -247,6 +257,7 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
     runs: opts.runs,
     settings: PG_SETTINGS,
     perQuery,
+    alternating,
   });
   const gm = geomean(perQuery.map((q) => q.ratio));
   report.add({
@@ -258,4 +269,29 @@ export async function runPeer(report: Report, opts: PeerOptions): Promise<void> 
     baseline: `PG ${fmtMs(geomean(perQuery.map((q) => q.postgresMs)))} ms vs Sluice ${fmtMs(geomean(perQuery.map((q) => q.sluiceMs)))} ms (geo. means)`,
     command: opts.command,
   });
+  if (alternating.length === perQuery.length) {
+    report.add({
+      id: 'peer.speedup_alternating',
+      name: `Peer, the sides taking turns query by query (geo. mean)`,
+      value: geomean(alternating.map((q) => q.ratio)),
+      unit: 'x',
+      baseline: `PG ${fmtMs(geomean(alternating.map((q) => q.postgresMs)))} ms vs Sluice ${fmtMs(geomean(alternating.map((q) => q.sluiceMs)))} ms (geo. means)`,
+      command: opts.command,
+    });
+  }
+}
+
+/** One discarded run, then `opts.runs` timed runs of `q` through the gateway, end to end. */
+async function timeSluice(
+  opts: PeerOptions,
+  q: CitizenQuery,
+): Promise<{ ms: number[]; last: QueryOutcome }> {
+  const ms: number[] = [];
+  let last: QueryOutcome | null = null;
+  for (let i = 0; i <= opts.runs; i++) {
+    const t = performance.now();
+    last = await opts.gateway.queryOk('alice', q.sluice);
+    if (i > 0) ms.push(performance.now() - t);
+  }
+  return { ms, last: last! };
 }
