@@ -35,7 +35,8 @@ export const CHECKPOINTS_FILE = 'checkpoints.jsonl';
 
 const NEWLINE = 0x0a;
 /** Appends that are durable when write() returns (see the header). */
-const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+const APPEND_DURABLY =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const CHECKPOINT_TAIL_BYTES = 64 * 1024;
 
 function postingKey(field: IndexedField, value: string): string {
