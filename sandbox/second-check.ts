@@ -81,7 +81,7 @@ async function verify(
     }
     shapedTrees.set(s.name, { dataset: s.dataset, tree: await shapedTree(serialize, s.sql) });
   }
-  const statement = await parseOne(serialize, plan.sql);
+  const statement = readStatement(await serialize(plan.sql));
   const ctx: Ctx = { mode: USER, shaped: shapedTrees, seen: new Set(), dataCatalog, depth: 0 };
   checkStatement(statement, null, ctx, true);
   for (const name of shapedTrees.keys()) {
@@ -91,25 +91,23 @@ async function verify(
 
 /**
  * Parsed and location-free trees of shaped relations, by the parser's output text: a scope's
- * shaped relations come back in every check of its queries, and reading one is most of the
- * check's own time. Keyed by the output, not the SQL, so the tree is always the one DuckDB
- * gave for this call. The trees are never modified.
+ * shaped relations come back in every check of its queries, and reading their long output
+ * again is a large part of the check's own time. Keyed by the output, not the SQL, so the tree
+ * is always the one DuckDB gave for this call. The trees are only compared, never modified.
  */
-const SHAPED_TREES_LIMIT = 64;
-const shapedTrees = new Map<string, Json>();
+const SHAPED_TREE_CACHE_LIMIT = 64;
+const shapedTreeCache = new Map<string, Json>();
 
 async function shapedTree(serialize: Serialize, sql: string): Promise<Json> {
   const output = await serialize(sql);
-  const known = shapedTrees.get(output);
+  const known = shapedTreeCache.get(output);
   if (known !== undefined) return known;
   const tree = stripLocations(readStatement(output));
-  if (shapedTrees.size >= SHAPED_TREES_LIMIT) shapedTrees.delete(shapedTrees.keys().next().value!);
-  shapedTrees.set(output, tree);
+  if (shapedTreeCache.size >= SHAPED_TREE_CACHE_LIMIT) {
+    shapedTreeCache.delete(shapedTreeCache.keys().next().value!);
+  }
+  shapedTreeCache.set(output, tree);
   return tree;
-}
-
-async function parseOne(serialize: Serialize, sql: string): Promise<JsonObject> {
-  return readStatement(await serialize(sql));
 }
 
 function readStatement(output: string): JsonObject {
