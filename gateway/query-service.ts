@@ -80,18 +80,26 @@ export class QueryService {
       return found;
     });
     noteAccess(entry, access);
-    const plan = await this.#plan(request.sql, access.scope, trace, access.version);
+    const plan = await this.#plan(
+      request.sql,
+      access.scope,
+      access.maxRowsPerAnswer,
+      trace,
+      access.version,
+    );
     return this.#execute(plan, access, request.format, entry, trace);
   }
 
   /**
-   * Plans inside a span, with the planner's stages as child spans. With a `version`, the plan
-   * is cached under it and the query text: a repeated query skips parsing and checking, and
-   * any change to the agreement's policy or a dataset changes the key.
+   * Plans inside a span, with the planner's stages as child spans; the SQL returns at most
+   * `maxRows + 1` rows. With a `version`, the plan is cached under it and the query text: a
+   * repeated query skips parsing and checking, and any change to the agreement's policy (its
+   * export limits included) or a dataset changes the key.
    */
   async #plan(
     sql: string,
     scope: Scope,
+    maxRows: number,
     trace: RequestTrace,
     version?: string,
   ): Promise<QueryPlan> {
@@ -106,7 +114,7 @@ export class QueryService {
         return cached;
       }
       const started = Date.now();
-      const plan = planQuery(sql, scope);
+      const plan = planQuery(sql, scope, { maxRows });
       const t = plan.timings;
       if (t) {
         trace.addSpan('sluice.parse', started, t.parseMs, {}, span);
@@ -149,7 +157,12 @@ export class QueryService {
     rows = 10,
   ): Promise<QueryAnswer> {
     const scope: Scope = this.#access.previewScope(dataset);
-    const plan = await this.#plan(`SELECT * FROM "${dataset.id}" LIMIT ${rows}`, scope, trace);
+    const plan = await this.#plan(
+      `SELECT * FROM "${dataset.id}" LIMIT ${rows}`,
+      scope,
+      rows,
+      trace,
+    );
     const access: Access = {
       scope,
       agreement: null,
@@ -210,6 +223,7 @@ export class QueryService {
           w.executeMs,
           {
             'sluice.rows_read': w.rowsRead,
+            'sluice.result_read': w.resultRead,
           },
           span,
         );

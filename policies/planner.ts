@@ -8,7 +8,7 @@ import { maskName, shapedName, shapedSelect } from './shaped-relation.ts';
 import { foldName } from './sql-lex.ts';
 import { parseQuery } from './sql-parse.ts';
 import { renderExpr, renderQuery, renderSelect } from './sql-render.ts';
-import type { Cte, Expr } from './sql-tree.ts';
+import type { Cte, Expr, Query } from './sql-tree.ts';
 import { deferMasks, ROW_KEY, topNDataset } from './top-n.ts';
 
 /**
@@ -36,13 +36,31 @@ function rowFilterOf(grant: RelationGrant): Expr | undefined {
   return expr;
 }
 
-/** Plans one user query under `scope`; the returned `sql` is the only SQL that may run for it. */
-export function planQuery(sql: string, scope: Scope): QueryPlan {
+/**
+ * The query with its outer LIMIT lowered to `maxRows + 1` (or added): the answer never holds
+ * more than `maxRows` rows, and the one extra row tells the engine the answer was cut. The
+ * engine then never computes rows nobody will see: an ORDER BY becomes a top-N, and a result
+ * known to be small can be read in one piece (sandbox/engine-worker.ts).
+ */
+function capRows(query: Query, maxRows: number | undefined): Query {
+  if (maxRows === undefined) return query;
+  const cap = BigInt(maxRows) + 1n;
+  if (query.limit !== undefined && BigInt(query.limit) <= cap) return query;
+  return { ...query, limit: cap.toString() };
+}
+
+/**
+ * Plans one user query under `scope`; the returned `sql` is the only SQL that may run for it.
+ * With `maxRows` (the export policy's rows per answer), the SQL returns at most one row more.
+ */
+export function planQuery(sql: string, scope: Scope, limits: { maxRows?: number } = {}): QueryPlan {
   const started = performance.now();
-  const tree = parseQuery(sql);
+  const parsedTree = parseQuery(sql);
   const parsed = performance.now();
-  const analysis = checkQuery(tree, scope);
+  const analysis = checkQuery(parsedTree, scope);
   const checked = performance.now();
+  // The analysis is keyed by the nodes below the root, which the capped root shares.
+  const tree = capRows(parsedTree, limits.maxRows);
   const nullHiddenRows = hasPushablePredicates(tree, analysis.valueTypes);
   const used = new Set(analysis.columns.map((c) => `${c.dataset}\u0000${c.column}`));
   const masks: { dataset: string; column: string; mask: string }[] = [];
@@ -85,10 +103,12 @@ export function planQuery(sql: string, scope: Scope): QueryPlan {
             .map((c) => c.name),
         ),
   );
-  const shape = queryShape(tree);
+  const shape = queryShape(parsedTree);
+  const bound = tree.limit === undefined ? undefined : Number(tree.limit);
   return {
     sql: rendered,
     shaped,
+    ...(bound !== undefined && Number.isSafeInteger(bound) ? { rowBound: bound } : {}),
     datasets: analysis.datasets,
     columns: analysis.columns,
     masks,

@@ -72,6 +72,8 @@ export interface QueryPlan {
     readonly mask: string;
   }[];
   readonly rowFilters: readonly { readonly dataset: string; readonly filter: string }[];
+  /** The most rows `sql` can return (its outer LIMIT), when that is known. */
+  readonly rowBound?: number;
   /** Query text with literals replaced by `?`, safe for telemetry. */
   readonly shape: string;
   /** How long each planner stage took (for tracing). */

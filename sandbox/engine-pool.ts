@@ -28,6 +28,7 @@ import type {
   ExportFormat,
   ParentMessage,
   ResultFormat,
+  ResultRead,
   TestOp,
   WorkerConfig,
   WorkerExportResult,
@@ -35,7 +36,7 @@ import type {
   WorkerQueryResult,
 } from './engine-protocol.ts';
 
-export type { ColumnInfo, ExportFormat, ResultFormat } from './engine-protocol.ts';
+export type { ColumnInfo, ExportFormat, ResultFormat, ResultRead } from './engine-protocol.ts';
 
 export interface EnginePoolOptions {
   /** The dataset file (`<dataDir>/datasets.duckdb`), attached read-only. */
@@ -75,7 +76,7 @@ export interface EnginePoolOptions {
 }
 
 export interface QueryRequest {
-  readonly plan: Pick<QueryPlan, 'sql' | 'shaped'>;
+  readonly plan: Pick<QueryPlan, 'sql' | 'shaped' | 'rowBound'>;
   /** Rows to return at most; one more is read to set `truncated`. */
   readonly maxRows: number;
   /** Overrides the pool's default budget. */
@@ -91,6 +92,7 @@ export interface QueryTimings {
   readonly secondCheckMs: number;
   readonly executeMs: number;
   readonly rowsRead: number;
+  readonly resultRead: ResultRead;
   readonly traceparent?: string;
 }
 
@@ -271,6 +273,10 @@ export class EnginePool {
     if (typeof request.plan?.sql !== 'string' || !Array.isArray(request.plan.shaped)) {
       throw new SluiceError('BAD_REQUEST', 'a query plan is required');
     }
+    const bound = request.plan.rowBound;
+    if (bound !== undefined && !(Number.isSafeInteger(bound) && bound >= 0)) {
+      throw new SluiceError('BAD_REQUEST', 'rowBound must be a non-negative integer');
+    }
     if (!Number.isInteger(request.maxRows) || request.maxRows < 0) {
       throw new SluiceError('BAD_REQUEST', 'maxRows must be a non-negative integer');
     }
@@ -304,6 +310,7 @@ export class EnginePool {
         secondCheckMs: value.secondCheckMs,
         executeMs: value.executeMs,
         rowsRead: value.rowsRead,
+        resultRead: value.resultRead,
         ...(traceparent ? { traceparent } : {}),
       },
     };
@@ -460,7 +467,11 @@ export class EnginePool {
         message = {
           type: 'query',
           id: job.id,
-          plan: { sql: plan.sql, shaped: plan.shaped },
+          plan: {
+            sql: plan.sql,
+            shaped: plan.shaped,
+            ...(plan.rowBound !== undefined ? { rowBound: plan.rowBound } : {}),
+          },
           maxRows,
           format,
           timeoutMs,

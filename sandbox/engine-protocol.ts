@@ -18,7 +18,7 @@ export interface WorkerConfig extends HardeningConfig {
 export interface QueryRequestMessage {
   readonly type: 'query';
   readonly id: number;
-  readonly plan: Pick<QueryPlan, 'sql' | 'shaped'>;
+  readonly plan: Pick<QueryPlan, 'sql' | 'shaped' | 'rowBound'>;
   readonly maxRows: number;
   readonly format: ResultFormat;
   /** Time budget left for this request when it was sent. */
@@ -69,7 +69,11 @@ export interface WorkerQueryResult {
   readonly secondCheckMs: number;
   readonly executeMs: number;
   readonly rowsRead: number;
+  /** `whole`: computed in one piece (the plan bounds it); `streamed`: chunk by chunk. */
+  readonly resultRead: ResultRead;
 }
+
+export type ResultRead = 'whole' | 'streamed';
 
 export interface WorkerExportResult {
   readonly path: string;

@@ -39,6 +39,7 @@ import type {
   ExportRequestMessage,
   ParentMessage,
   QueryRequestMessage,
+  ResultRead,
   TestOp,
   WorkerConfig,
   WorkerExportResult,
@@ -231,7 +232,26 @@ class ArrowSink implements Sink {
 const PREPARED_CACHE_SIZE = 256;
 const preparedCache = new Map<string, DuckDBPreparedStatement>();
 
-async function runSelect(conn: DuckDBConnection, sql: string): Promise<DuckDBResult> {
+/**
+ * A result the plan bounds to at most this many rows (its outer LIMIT) is computed whole and
+ * its chunks read in place: one trip through libuv's thread pool instead of one per chunk
+ * plus the final empty fetch, about 0.2 to 0.3 ms per small query. Larger or unbounded
+ * results stream, so reading stops as soon as the row cap is passed.
+ */
+const MATERIALIZE_MAX_ROWS = 10_000;
+
+/** A result and the way to read its chunks in order (null at the end). */
+interface Rows {
+  readonly result: DuckDBResult;
+  readonly read: ResultRead;
+  next(): Promise<DuckDBDataChunk | null>;
+}
+
+async function runSelect(
+  conn: DuckDBConnection,
+  sql: string,
+  rowBound: number | undefined,
+): Promise<Rows> {
   let prepared = preparedCache.get(sql);
   if (prepared === undefined) {
     const extracted = await conn.extractStatements(sql);
@@ -254,7 +274,17 @@ async function runSelect(conn: DuckDBConnection, sql: string): Promise<DuckDBRes
     preparedCache.delete(sql);
     preparedCache.set(sql, prepared);
   }
-  return prepared.stream();
+  if (rowBound !== undefined && rowBound <= MATERIALIZE_MAX_ROWS) {
+    const result = await prepared.run();
+    let at = 0;
+    return {
+      result,
+      read: 'whole',
+      next: async () => (at < result.chunkCount ? result.getChunk(at++) : null),
+    };
+  }
+  const result = await prepared.stream();
+  return { result, read: 'streamed', next: () => result.fetchChunk() };
 }
 
 async function runQuery(e: Engine, req: QueryRequestMessage): Promise<WorkerQueryResult> {
@@ -264,7 +294,7 @@ async function runQuery(e: Engine, req: QueryRequestMessage): Promise<WorkerQuer
     const t0 = performance.now();
     await checkPlan(e, req.plan);
     const t1 = performance.now();
-    const result = await runSelect(conn, req.plan.sql);
+    const { result, read, next } = await runSelect(conn, req.plan.sql, req.plan.rowBound);
     const names = result.columnNames();
     const types = result.columnTypes();
     const sink: Sink = req.format === 'arrow' ? new ArrowSink(names, types) : new JsonSink(types);
@@ -273,7 +303,7 @@ async function runQuery(e: Engine, req: QueryRequestMessage): Promise<WorkerQuer
     let truncated = false;
     for (;;) {
       if (deadline.expired) throw timeoutError(req.timeoutMs);
-      const chunk = await result.fetchChunk();
+      const chunk = await next();
       if (chunk === null || chunk.rowCount === 0) break;
       rowsRead += chunk.rowCount;
       const take = Math.min(chunk.rowCount, req.maxRows - kept);
@@ -302,6 +332,7 @@ async function runQuery(e: Engine, req: QueryRequestMessage): Promise<WorkerQuer
       secondCheckMs: t1 - t0,
       executeMs: performance.now() - t1,
       rowsRead,
+      resultRead: read,
     };
   } catch (err) {
     if (deadline.expired) throw timeoutError(req.timeoutMs);

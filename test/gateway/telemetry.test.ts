@@ -36,12 +36,12 @@ function names(nodes: SpanNode[]): string[] {
   return nodes.flatMap((n) => [n.name, ...names(n.children)]);
 }
 
-async function recordOf(traceId: string) {
+async function recordOf(traceId: string, user = 'alice') {
   const reggie = await gw.as('reggie');
   for (let attempt = 0; attempt < 50; attempt++) {
     const list = await gw.app.inject({
       method: 'GET',
-      url: '/v1/audit/records?user=alice',
+      url: `/v1/audit/records?user=${user}`,
       headers: reggie,
     });
     const rec = list.json().records.find((r: { traceId: string }) => r.traceId === traceId);
@@ -93,6 +93,27 @@ describe('traces', () => {
     const text = JSON.stringify(record.trace);
     expect(text).not.toContain('female');
     expect(text).toContain('sluice.query_shape');
+  });
+
+  it('says how the engine read the result: whole under the row cap, streamed without one', async () => {
+    const readOf = async (user: 'alice' | 'bob', sql: string) => {
+      const res = await gw.app.inject({
+        method: 'POST',
+        url: '/v1/query',
+        headers: await gw.as(user),
+        payload: { sql },
+      });
+      expect(res.statusCode).toBe(200);
+      const record = await recordOf(res.json().traceId, user);
+      const find = (nodes: SpanNode[]): SpanNode | undefined =>
+        nodes.find((n) => n.name === 'sluice.execute') ??
+        nodes.map((n) => find(n.children)).find((n) => n !== undefined);
+      return find(record.trace)?.attributes['sluice.result_read'];
+    };
+    // Alice's agreement caps answers at 1,000 rows: her SQL carries LIMIT 1001.
+    expect(await readOf('alice', 'SELECT id FROM citizens')).toBe('whole');
+    // Unconditional data is capped at 100,000 rows: too many to compute whole.
+    expect(await readOf('bob', 'SELECT iata FROM airports')).toBe('streamed');
   });
 
   it('traces denials too, with the error code', async () => {

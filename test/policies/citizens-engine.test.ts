@@ -405,3 +405,47 @@ describe('masks after the top-N (top-n.ts)', () => {
     );
   });
 });
+
+describe('the row cap in the SQL', () => {
+  const capped = (sql: string, maxRows: number) => planQuery(sql, scope, { maxRows });
+
+  it.each([
+    ['SELECT id FROM citizens ORDER BY id', 5, 6],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 3', 5, 3],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 6', 5, 6],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 7', 5, 6],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 1000000000', 5, 6],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 100 OFFSET 2', 5, 6],
+    ['SELECT id FROM citizens ORDER BY id LIMIT 0', 5, 0],
+    ['SELECT id FROM citizens WHERE id < 30 UNION ALL SELECT id FROM citizens ORDER BY id', 3, 4],
+    ['SELECT district, count(*) AS n FROM citizens GROUP BY district ORDER BY district', 1, 2],
+    ['SELECT id, id_card FROM citizens ORDER BY id', 4, 5],
+  ])(
+    '%s, cap %i: at most %i rows, the first ones of the uncapped answer',
+    async (sql, cap, bound) => {
+      const plan = capped(sql, cap);
+      expect(plan.rowBound).toBe(bound);
+      expect(plan.sql).toMatch(new RegExp(`LIMIT ${bound}( OFFSET \\d+)?$`));
+      const all = await run(sql);
+      const rows = await rowsOf(con, plan.sql);
+      expect(rows).toEqual(all.slice(0, bound));
+    },
+  );
+
+  it('picks the rows of a masked listing before masking them once it is capped', () => {
+    const sql = 'SELECT id, id_card FROM citizens ORDER BY id';
+    expect(planQuery(sql, scope).sql).not.toContain('sluice$row');
+    expect(capped(sql, 100).sql).toContain('sluice$row');
+  });
+
+  it('adds nothing without a cap, and bounds by the user LIMIT alone', () => {
+    expect(planQuery('SELECT id FROM citizens', scope).rowBound).toBeUndefined();
+    expect(planQuery('SELECT id FROM citizens', scope).sql).not.toContain('LIMIT');
+    expect(planQuery('SELECT id FROM citizens LIMIT 7', scope).rowBound).toBe(7);
+  });
+
+  it('keeps the user query shape for telemetry', () => {
+    const sql = 'SELECT id FROM citizens WHERE id > 3';
+    expect(capped(sql, 10).shape).toBe(planQuery(sql, scope).shape);
+  });
+});

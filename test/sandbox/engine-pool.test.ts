@@ -197,6 +197,77 @@ describe('row cap', () => {
   });
 });
 
+describe('results the plan bounds', () => {
+  const bounded = (limit: number, maxRows: number, format: 'json' | 'arrow' = 'json') =>
+    pool.query({
+      plan: {
+        ...planFor('numbers', `SELECT n FROM "sluice$numbers" ORDER BY n LIMIT ${limit}`),
+        rowBound: limit,
+      },
+      maxRows,
+      format,
+    });
+
+  it('reads a bounded result whole, with the same rows, cap and truncation as a stream', async () => {
+    for (const [limit, maxRows] of [
+      [1, 1],
+      [2049, 2048],
+      [4097, 4096],
+      [5000, 4999],
+      [6001, 6000],
+      [10, 3],
+      [10, 0],
+    ] as const) {
+      const whole = await bounded(limit, maxRows);
+      const streamed = await pool.query({
+        plan: planFor('numbers', `SELECT n FROM "sluice$numbers" ORDER BY n LIMIT ${limit}`),
+        maxRows,
+        format: 'json',
+      });
+      expect(whole.timings.resultRead).toBe('whole');
+      expect(streamed.timings.resultRead).toBe('streamed');
+      expect([whole.rowCount, whole.truncated, whole.rowsJson]).toEqual([
+        streamed.rowCount,
+        streamed.truncated,
+        streamed.rowsJson,
+      ]);
+      const rows = Math.min(limit, 5000, maxRows);
+      expect([whole.rowCount, whole.truncated]).toEqual([rows, Math.min(limit, 5000) > maxRows]);
+    }
+    const arrow = await bounded(3000, 2999, 'arrow');
+    expect(arrow.timings.resultRead).toBe('whole');
+    expect([arrow.rowCount, arrow.truncated]).toEqual([2999, true]);
+    expect(tableFromIPC(arrow.arrow!).getChild('n')!.toArray().at(-1)).toBe(2998n);
+  });
+
+  it('streams when the bound is large, so reading stops at the cap', async () => {
+    const r = await bounded(1_000_000, 1000);
+    expect(r.timings.resultRead).toBe('streamed');
+    expect([r.rowCount, r.truncated, r.timings.rowsRead]).toEqual([1000, true, 2048]);
+  });
+
+  it('interrupts a bounded query that runs too long', async () => {
+    await withPool(poolOptions(fx), async (p) => {
+      const err = await p
+        .query({
+          plan: { ...planFor('heavy', HEAVY), rowBound: 1 },
+          maxRows: 1,
+          format: 'json',
+          timeoutMs: 300,
+        })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TIMEOUT' });
+      const ok = await p.query({
+        plan: { ...planFor('numbers', 'SELECT count(*) FROM "sluice$numbers"'), rowBound: 1 },
+        maxRows: 1,
+        format: 'json',
+      });
+      expect(ok.rows).toEqual([[5000]]);
+      expect(ok.timings.resultRead).toBe('whole');
+    });
+  });
+});
+
 describe('second check and errors through the pool', () => {
   it('always runs the second check: a bypass is denied and nothing comes back', async () => {
     for (const user of [
@@ -247,6 +318,11 @@ describe('second check and errors through the pool', () => {
     expect(await codeOf(pool.query({ plan, maxRows: 1, format: 'csv' as 'json' }))).toBe(
       'BAD_REQUEST',
     );
+    for (const rowBound of [-1, 1.5, Number.NaN, 2 ** 60]) {
+      expect(
+        await codeOf(pool.query({ plan: { ...plan, rowBound }, maxRows: 1, format: 'json' })),
+      ).toBe('BAD_REQUEST');
+    }
   });
 
   it('echoes a valid traceparent with the stage timings', async () => {
