@@ -25,12 +25,13 @@ import ivm from 'isolated-vm';
 import { type Authenticator, createAuthenticator, signDemoToken } from '../gateway/auth.ts';
 import { loadConfig } from '../gateway/config.ts';
 import { Ledger } from '../gateway/ledger/ledger.ts';
+import type { Principal } from '../gateway/principal.ts';
 import { QueryService } from '../gateway/query-service.ts';
 import { DATA_CATALOG } from '../gateway/start.ts';
 import { Telemetry } from '../gateway/telemetry.ts';
 import { newEntry } from '../gateway/usage.ts';
 import { planQuery } from '../policies/planner.ts';
-import type { Scope } from '../policies/policy-types.ts';
+import type { QueryPlan } from '../policies/policy-types.ts';
 import { arrowLayout, recordBatch } from '../sandbox/arrow-values.ts';
 import { duckdbParser } from '../sandbox/duckdb-parser.ts';
 import { EnginePool } from '../sandbox/engine-pool.ts';
@@ -72,21 +73,35 @@ export async function runStages(report: Report, opts: StagesOptions): Promise<vo
   await arrowDownload(report, opts);
 }
 
-async function typicalQueries(
+/** Plans as the gateway would for `who`: under their scope and rows-per-answer cap. */
+async function gatewayPlanner(
   access: InProcessAccess,
-): Promise<{ id: string; sql: string; scope: Scope }[]> {
-  const alice = (await access.forQuery(ALICE)).scope;
-  const bob = (await access.forQuery(BOB)).scope;
-  const out: { id: string; sql: string; scope: Scope }[] = CITIZEN_QUERIES.map((q) => ({
+  who: Principal,
+): Promise<(sql: string) => QueryPlan> {
+  const { scope, maxRowsPerAnswer } = await access.forQuery(who);
+  return (sql) => planQuery(sql, scope, { maxRows: maxRowsPerAnswer });
+}
+
+/** A query and how the gateway plans it for its user. */
+interface TypicalQuery {
+  readonly id: string;
+  readonly sql: string;
+  readonly plan: (sql: string) => QueryPlan;
+}
+
+async function typicalQueries(access: InProcessAccess): Promise<TypicalQuery[]> {
+  const alice = await gatewayPlanner(access, ALICE);
+  const bob = await gatewayPlanner(access, BOB);
+  const out: TypicalQuery[] = CITIZEN_QUERIES.map((q) => ({
     id: `alice ${q.id}`,
     sql: q.sluice,
-    scope: alice,
+    plan: alice,
   }));
   for (const id of TPCH_TYPICAL) {
     out.push({
       id: `bob tpch ${id}`,
       sql: await readFile(path.join(TPCH_QUERY_DIR, `${id}.sql`), 'utf8'),
-      scope: bob,
+      plan: bob,
     });
   }
   return out;
@@ -122,9 +137,8 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
       'query                            | plan p50 | 2nd check p50 (of which DuckDB json_serialize_sql calls) | total p50 | total p99',
     );
     for (const q of queries) {
-      const scope = q.scope;
       for (let i = 0; i < 20; i++) {
-        const p = planQuery(q.sql, scope);
+        const p = q.plan(q.sql);
         await secondCheck(p, firstSight(p.sql), { dataCatalog: DATA_CATALOG });
       }
       const plan: number[] = [];
@@ -133,7 +147,7 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
       const total: number[] = [];
       for (let i = 0; i < iterations; i++) {
         const t0 = performance.now();
-        const p = planQuery(q.sql, scope);
+        const p = q.plan(q.sql);
         const t1 = performance.now();
         await secondCheck(p, firstSight(p.sql), { dataCatalog: DATA_CATALOG });
         const t2 = performance.now();
@@ -236,9 +250,9 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
     }),
   );
   const access = median(await timeRuns(n, 20, () => opts.planAccess.forQuery(ALICE)));
-  const scope = (await opts.planAccess.forQuery(ALICE)).scope;
-  const plan = planQuery(BREAKDOWN_SQL, scope);
-  const planMs = median(await timeRuns(n, 20, () => planQuery(BREAKDOWN_SQL, scope)));
+  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const plan = planAsGateway(BREAKDOWN_SQL);
+  const planMs = median(await timeRuns(n, 20, () => planAsGateway(BREAKDOWN_SQL)));
 
   const direct = await DirectDuckDB.open(opts.dbPath, {
     threads: opts.threads,
@@ -361,7 +375,7 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
  */
 async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
   const n = opts.quick ? 30 : 150;
-  const scope = (await opts.planAccess.forQuery(ALICE)).scope;
+  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
   const forms: Record<string, string[]> = {
     'raw table, no policy': LOAD_QUERIES.map((q) => q),
     'row filter as a plain WHERE': LOAD_QUERIES.map((q) =>
@@ -370,7 +384,7 @@ async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
         "FROM (SELECT * FROM citizens WHERE district IN ('Pudong', 'Xuhui')) AS citizens",
       ),
     ),
-    'rendered by the gateway': LOAD_QUERIES.map((q) => planQuery(q, scope).sql),
+    'rendered by the gateway': LOAD_QUERIES.map((q) => planAsGateway(q).sql),
   };
   const results: { form: string; threads: number; cpuMs: number; wallMs: number }[] = [];
   for (const threads of [...new Set([1, opts.threads])]) {
@@ -424,8 +438,8 @@ async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
  */
 async function engineAfterPause(report: Report, opts: StagesOptions): Promise<void> {
   const rounds = opts.quick ? 10 : 40;
-  const scope = (await opts.planAccess.forQuery(ALICE)).scope;
-  const texts = LOAD_QUERIES.map((q) => planQuery(q, scope).sql);
+  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const texts = LOAD_QUERIES.map((q) => planAsGateway(q).sql);
   const direct = await DirectDuckDB.open(opts.dbPath, {
     threads: opts.threads,
     memoryLimit: opts.memoryLimit,

@@ -64,7 +64,9 @@ function tpchQueries(dir: string): { id: string; sql: string }[] {
 export async function runTpchOverhead(report: Report, opts: OverheadOptions): Promise<void> {
   const dir = opts.queryDir ?? TPCH_QUERY_DIR;
   const queries = tpchQueries(dir);
-  const scope = (await opts.access.forQuery(BOB)).scope;
+  // Planned as the gateway plans it: under bob's rows-per-answer cap.
+  const bob = await opts.access.forQuery(BOB);
+  const limits = { maxRows: bob.maxRowsPerAnswer };
   console.log('');
   console.log(
     `## 1a. Policy overhead, TPC-H SF${opts.tpchScale}: ${queries.length} queries as bob, gateway over HTTP vs DuckDB in process (${opts.runs} warm runs each)`,
@@ -74,7 +76,7 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
   );
   const results: Timed[] = [];
   for (const q of queries) {
-    const plan = planQuery(q.sql, scope);
+    const plan = planQuery(q.sql, bob.scope, limits);
     const gw: number[] = [];
     const direct: number[] = [];
     const rendered: number[] = [];
@@ -94,7 +96,7 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
       await opts.direct.rows(plan.sql);
       const r = performance.now() - t;
       t = performance.now();
-      const engine = await opts.pool.query({ plan, maxRows: 100_000, format: 'json' });
+      const engine = await opts.pool.query({ plan, maxRows: limits.maxRows, format: 'json' });
       const e = performance.now() - t;
       if (i > 0) {
         gw.push(g);
@@ -183,7 +185,7 @@ async function runCitizenOverhead(report: Report, opts: OverheadOptions): Promis
     rows: number;
   }[] = [];
   for (const q of CITIZEN_QUERIES) {
-    const plan = planQuery(q.sluice, access.scope);
+    const plan = planQuery(q.sluice, access.scope, { maxRows: access.maxRowsPerAnswer });
     const gw: number[] = [];
     const raw: number[] = [];
     const rendered: number[] = [];
