@@ -125,7 +125,8 @@ export async function datasetRoutes(
         return { file, dataset };
       });
       const { file, dataset } = exported;
-      const stream = createReadStream(file.path);
+      // Large reads: each read is a trip through the thread pool, and a download is often big.
+      const stream = createReadStream(file.path, { highWaterMark: 1 << 20 });
       const cleanup = () => void file.cleanup();
       stream.on('close', cleanup);
       stream.on('error', cleanup);
