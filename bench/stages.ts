@@ -68,6 +68,7 @@ export async function runStages(report: Report, opts: StagesOptions): Promise<vo
   await breakdown(report, opts);
   await engineCpu(report, opts);
   await engineAfterPause(report, opts);
+  await resultRead(report, opts);
   await recordAppends(report, opts);
   await isolateColdStart(report, opts);
   await arrowDownload(report, opts);
@@ -427,6 +428,64 @@ async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
     value: rendered.cpuMs,
     unit: 'ms',
     baseline: `raw table without policy ${fmtMs(raw.cpuMs)} ms CPU`,
+    command: opts.command,
+  });
+}
+
+/**
+ * The load test's small queries in process, read the two ways an engine worker reads an
+ * answer: streamed (a fetch per chunk, and one more to see the end; each a trip through
+ * libuv's thread pool) and whole (one execution, chunks read in place), as the worker does
+ * when the plan bounds the answer. Taking turns, one thread like a regular worker.
+ */
+async function resultRead(report: Report, opts: StagesOptions): Promise<void> {
+  const rounds = opts.quick ? 30 : 200;
+  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const direct = await DirectDuckDB.open(opts.dbPath, {
+    threads: 1,
+    memoryLimit: opts.memoryLimit,
+  });
+  const streamed: number[] = [];
+  const whole: number[] = [];
+  try {
+    const statements = await Promise.all(
+      LOAD_QUERIES.map((q) => direct.conn.prepare(planAsGateway(q).sql)),
+    );
+    for (let round = 0; round < rounds; round++) {
+      for (const statement of statements) {
+        let t = performance.now();
+        const stream = await statement.stream();
+        for (;;) {
+          const chunk = await stream.fetchChunk();
+          if (chunk === null || chunk.rowCount === 0) break;
+        }
+        const s = performance.now() - t;
+        t = performance.now();
+        const result = await statement.run();
+        for (let c = 0; c < result.chunkCount; c++) result.getChunk(c);
+        const w = performance.now() - t;
+        if (round >= 10) {
+          streamed.push(s);
+          whole.push(w);
+        }
+      }
+    }
+  } finally {
+    direct.close();
+  }
+  const streamedMs = median(streamed);
+  const wholeMs = median(whole);
+  console.log('');
+  console.log(
+    `DuckDB in process, the load test's ${LOAD_QUERIES.length} queries as rendered, 1 thread, taking turns: p50 ${fmtMs(streamedMs)} ms streamed, ${fmtMs(wholeMs)} ms read whole`,
+  );
+  report.detail('resultRead', { streamedMs, wholeMs, rounds });
+  report.add({
+    id: 'stages.result_read_whole',
+    name: 'Stages: small policy query in process, read whole / streamed, 1 thread',
+    value: wholeMs / streamedMs,
+    unit: 'x',
+    baseline: `${fmtMs(wholeMs)} ms vs ${fmtMs(streamedMs)} ms (p50s)`,
     command: opts.command,
   });
 }
