@@ -42,10 +42,14 @@ export class GatewayProcess {
 
   /**
    * Starts the gateway with `overrides` (loadConfig keys) on a bench-owned data directory,
-   * after clearing its usage record (see serve.ts).
+   * after clearing its usage record (see serve.ts). `serve` runs another checkout's entry
+   * (bench/ab.ts).
    */
-  static async start(overrides: Record<string, unknown>): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [SERVE, JSON.stringify(overrides)], {
+  static async start(
+    overrides: Record<string, unknown>,
+    serve: string = SERVE,
+  ): Promise<GatewayProcess> {
+    const child = spawn(process.execPath, [serve, JSON.stringify(overrides)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, SLUICE_BENCH_FRESH_RECORD: '1' },
     });
