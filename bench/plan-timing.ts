@@ -1,20 +1,19 @@
 /**
  * Planning time of planQuery over the 22 TPC-H queries (every column allowed) and Alice's demo
- * queries, after a warm-up, and raw node-sql-parser astify of the same text as the baseline.
- * Not a test: `node bench/plan-timing.ts` prints the figures (belongs in bench/ once
- * the lead moves it).
+ * queries, after a warm-up, and node-sql-parser's astify alone (after the planner's lexical
+ * normalization) on the same texts and on the bench's policy queries (bench/citizen-queries.ts): how much of planning is the parser.
+ * Not a test: `./sluice node bench/plan-timing.ts` prints the figures.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import sqlParser from 'node-sql-parser/build/postgresql.js';
 import { planQuery } from '../policies/planner.ts';
+import { normalizeSql } from '../policies/sql-normalize.ts';
 import { aliceScope, tpchScope } from '../test/policies/support.ts';
+import { CITIZEN_QUERIES } from './citizen-queries.ts';
+import { median, percentile } from './stats.ts';
+import { tpchQueries } from './tpch-overhead.ts';
 
-const dir = new URL('../../../shared/fixtures/tpch-queries/', import.meta.url);
-const tpch = readdirSync(dir)
-  .filter((f) => f.endsWith('.sql'))
-  .sort()
-  .map((f) => readFileSync(new URL(f, dir), 'utf8'));
+const tpch = tpchQueries().map((q) => q.sql);
 const demo = [
   'SELECT district, avg(income) FROM citizens GROUP BY district',
   'SELECT extract(year FROM birth_date) AS y, district, count(*), avg(income) FROM citizens GROUP BY ROLLUP (1, 2) ORDER BY 1, 2',
@@ -22,11 +21,6 @@ const demo = [
   'SELECT gender, stddev(income), count(income) FROM citizens GROUP BY gender',
   'WITH f AS (SELECT id, district FROM citizens) SELECT district, count(*) FROM f GROUP BY district',
 ];
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-}
 
 function time(
   label: string,
@@ -44,7 +38,7 @@ function time(
     }
   }
   console.log(
-    `${label.padEnd(36)} n=${samples.length} p50=${percentile(samples, 0.5).toFixed(2)}ms p95=${percentile(samples, 0.95).toFixed(2)}ms max=${Math.max(...samples).toFixed(2)}ms`,
+    `${label.padEnd(50)} n=${samples.length} p50=${median(samples).toFixed(2)}ms p95=${percentile(samples, 95).toFixed(2)}ms max=${Math.max(...samples).toFixed(2)}ms`,
   );
 }
 
@@ -56,7 +50,9 @@ time('planQuery, 5 demo queries (Alice)', demo, (q) => planQuery(q, aliceScopeVa
 time('planQuery, all 27', [...tpch, ...demo], (q) =>
   planQuery(q, demo.includes(q) ? aliceScopeValue : tpchScopeValue),
 );
-time('baseline: node-sql-parser astify only', [...tpch.slice(0, 21), ...demo], (q) =>
-  parser.astify(q, { database: 'PostgresQL' }),
-);
-console.log('command: node bench/plan-timing.ts');
+// The planner's own lexical normalization first (some TPC-H texts need it), then the parser.
+const astify = (q: string) => parser.astify(normalizeSql(q), { database: 'PostgresQL' });
+time('baseline: normalize + astify only', [...tpch, ...demo], astify);
+time('normalize + astify, 22 TPC-H queries', tpch, astify);
+for (const q of CITIZEN_QUERIES) time(`normalize + astify, ${q.id}`, [q.sluice], astify, 200);
+console.log('command: ./sluice node bench/plan-timing.ts');

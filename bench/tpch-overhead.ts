@@ -54,7 +54,7 @@ interface Timed {
   readonly rows: number;
 }
 
-function tpchQueries(dir: string): { id: string; sql: string }[] {
+export function tpchQueries(dir: string = TPCH_QUERY_DIR): { id: string; sql: string }[] {
   return readdirSync(dir)
     .filter((f) => /^q\d\d\.sql$/.test(f))
     .sort()
