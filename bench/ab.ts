@@ -17,8 +17,9 @@ import { cp, mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { BENCH_DIR, REPO_ROOT } from './bench-data.ts';
-import { CITIZEN_QUERIES, LOAD_QUERIES } from './citizen-queries.ts';
+import { CITIZEN_QUERIES } from './citizen-queries.ts';
 import { GatewayProcess } from './gateway-process.ts';
+import { loadRequests } from './load.ts';
 import { geomean, median } from './stats.ts';
 
 const [commit, ...wanted] = process.argv.slice(2);
@@ -111,15 +112,7 @@ if (runs.has('load')) {
     for (let rep = 0; rep < 2; rep++) {
       for (const g of rep === 0 ? [0, 1] : [1, 0]) {
         const gateway = gateways[g]!;
-        const requests = LOAD_QUERIES.map((sql) => ({
-          method: 'POST' as const,
-          path: '/v1/query',
-          headers: {
-            authorization: `Bearer ${gateway.tokens.alice}`,
-            'content-type': 'application/json',
-          },
-          body: JSON.stringify({ sql }),
-        }));
+        const requests = loadRequests(gateway);
         await autocannon({ url: gateway.url, connections: 8, duration: 2, requests });
         const r = await autocannon({ url: gateway.url, connections: 32, duration: 10, requests });
         console.log(

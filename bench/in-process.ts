@@ -14,6 +14,8 @@ import { FileStore } from '../gateway/file-store.ts';
 import type { Principal } from '../gateway/principal.ts';
 import { DATA_CATALOG } from '../gateway/start.ts';
 import type { Store } from '../gateway/store.ts';
+import { planQuery } from '../policies/planner.ts';
+import type { QueryPlan } from '../policies/policy-types.ts';
 
 export const ALICE: Principal = {
   subject: 'alice',
@@ -60,6 +62,20 @@ export class InProcessAccess {
 
   forQuery(principal: Principal): Promise<Access> {
     return this.resolver.forQuery(principal, undefined);
+  }
+
+  /**
+   * Plans as the gateway does for `who`: under their scope and rows-per-answer cap (the
+   * gateway's plan cache aside), with that cap as `maxRows` for an engine pool.
+   */
+  async gatewayPlanner(
+    who: Principal,
+  ): Promise<{ plan: (sql: string) => QueryPlan; maxRows: number }> {
+    const { scope, maxRowsPerAnswer } = await this.forQuery(who);
+    return {
+      plan: (sql) => planQuery(sql, scope, { maxRows: maxRowsPerAnswer }),
+      maxRows: maxRowsPerAnswer,
+    };
   }
 
   async close(): Promise<void> {

@@ -75,20 +75,25 @@ interface Level {
   readonly cpuMsPerQuery: { gateway: number; engines: number; client: number };
 }
 
+/** The load test's requests: each small policy query as alice, for autocannon to cycle through. */
+export function loadRequests(gateway: GatewayProcess) {
+  return LOAD_QUERIES.map((sql) => ({
+    method: 'POST' as const,
+    path: '/v1/query',
+    headers: {
+      authorization: `Bearer ${gateway.tokens.alice}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ sql }),
+  }));
+}
+
 export async function runLoad(report: Report, opts: LoadOptions): Promise<void> {
   console.log('');
   console.log(
     `## 3. Throughput under load: ${LOAD_QUERIES.length} small policy queries as alice on ${opts.citizens.toLocaleString('en-US')} citizens, autocannon, ${opts.seconds} s per level, every answer recorded durably`,
   );
-  const requests = LOAD_QUERIES.map((sql) => ({
-    method: 'POST' as const,
-    path: '/v1/query',
-    headers: {
-      authorization: `Bearer ${opts.gateway.tokens.alice}`,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({ sql }),
-  }));
+  const requests = loadRequests(opts.gateway);
   // Warm every worker's caches and the planner's JIT before the first level is timed.
   for (let i = 0; i < 20; i++)
     await opts.gateway.queryOk('alice', LOAD_QUERIES[i % LOAD_QUERIES.length]!);

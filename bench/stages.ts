@@ -25,12 +25,10 @@ import ivm from 'isolated-vm';
 import { type Authenticator, createAuthenticator, signDemoToken } from '../gateway/auth.ts';
 import { loadConfig } from '../gateway/config.ts';
 import { Ledger } from '../gateway/ledger/ledger.ts';
-import type { Principal } from '../gateway/principal.ts';
 import { QueryService } from '../gateway/query-service.ts';
 import { DATA_CATALOG } from '../gateway/start.ts';
 import { Telemetry } from '../gateway/telemetry.ts';
 import { newEntry } from '../gateway/usage.ts';
-import { planQuery } from '../policies/planner.ts';
 import type { QueryPlan } from '../policies/policy-types.ts';
 import { arrowLayout, recordBatch } from '../sandbox/arrow-values.ts';
 import { duckdbParser } from '../sandbox/duckdb-parser.ts';
@@ -74,15 +72,6 @@ export async function runStages(report: Report, opts: StagesOptions): Promise<vo
   await arrowDownload(report, opts);
 }
 
-/** Plans as the gateway would for `who`: under their scope and rows-per-answer cap. */
-async function gatewayPlanner(
-  access: InProcessAccess,
-  who: Principal,
-): Promise<(sql: string) => QueryPlan> {
-  const { scope, maxRowsPerAnswer } = await access.forQuery(who);
-  return (sql) => planQuery(sql, scope, { maxRows: maxRowsPerAnswer });
-}
-
 /** A query and how the gateway plans it for its user. */
 interface TypicalQuery {
   readonly id: string;
@@ -91,8 +80,8 @@ interface TypicalQuery {
 }
 
 async function typicalQueries(access: InProcessAccess): Promise<TypicalQuery[]> {
-  const alice = await gatewayPlanner(access, ALICE);
-  const bob = await gatewayPlanner(access, BOB);
+  const alice = (await access.gatewayPlanner(ALICE)).plan;
+  const bob = (await access.gatewayPlanner(BOB)).plan;
   const out: TypicalQuery[] = CITIZEN_QUERIES.map((q) => ({
     id: `alice ${q.id}`,
     sql: q.sluice,
@@ -225,8 +214,8 @@ async function plannerStages(report: Report, opts: StagesOptions): Promise<void>
     }
   };
   const ms = await timeRuns(opts.quick ? 200 : 2000, 200, run);
-  const planOnly = (await opts.planAccess.forQuery(ALICE)).scope;
-  const rePlan = await timeRuns(opts.quick ? 200 : 2000, 200, () => planQuery(repeated, planOnly));
+  const planAsGateway = (await opts.planAccess.gatewayPlanner(ALICE)).plan;
+  const rePlan = await timeRuns(opts.quick ? 200 : 2000, 200, () => planAsGateway(repeated));
   console.log(
     `repeated query (same text, same policy version): query service up to the engine p50 ${fmtMs(median(ms))} ms; planQuery alone p50 ${fmtMs(median(rePlan))} ms`,
   );
@@ -255,7 +244,7 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
     }),
   );
   const access = median(await timeRuns(n, 20, () => opts.planAccess.forQuery(ALICE)));
-  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const planAsGateway = (await opts.planAccess.gatewayPlanner(ALICE)).plan;
   const plan = planAsGateway(BREAKDOWN_SQL);
   const planMs = median(await timeRuns(n, 20, () => planAsGateway(BREAKDOWN_SQL)));
 
@@ -380,7 +369,7 @@ async function breakdown(report: Report, opts: StagesOptions): Promise<void> {
  */
 async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
   const n = opts.quick ? 30 : 150;
-  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const planAsGateway = (await opts.planAccess.gatewayPlanner(ALICE)).plan;
   const forms: Record<string, string[]> = {
     'raw table, no policy': LOAD_QUERIES.map((q) => q),
     'row filter as a plain WHERE': LOAD_QUERIES.map((q) =>
@@ -444,7 +433,7 @@ async function engineCpu(report: Report, opts: StagesOptions): Promise<void> {
  */
 async function resultRead(report: Report, opts: StagesOptions): Promise<void> {
   const rounds = opts.quick ? 30 : 200;
-  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const planAsGateway = (await opts.planAccess.gatewayPlanner(ALICE)).plan;
   const direct = await DirectDuckDB.open(opts.dbPath, {
     threads: 1,
     memoryLimit: opts.memoryLimit,
@@ -501,7 +490,7 @@ async function resultRead(report: Report, opts: StagesOptions): Promise<void> {
  */
 async function engineAfterPause(report: Report, opts: StagesOptions): Promise<void> {
   const rounds = opts.quick ? 10 : 40;
-  const planAsGateway = await gatewayPlanner(opts.planAccess, ALICE);
+  const planAsGateway = (await opts.planAccess.gatewayPlanner(ALICE)).plan;
   const texts = LOAD_QUERIES.map((q) => planAsGateway(q).sql);
   const direct = await DirectDuckDB.open(opts.dbPath, {
     threads: opts.threads,

@@ -15,7 +15,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { planQuery } from '../policies/planner.ts';
 import type { EnginePool } from '../sandbox/engine-pool.ts';
 import { CITIZEN_QUERIES } from './citizen-queries.ts';
 import type { GatewayProcess } from './gateway-process.ts';
@@ -64,9 +63,7 @@ export function tpchQueries(dir: string = TPCH_QUERY_DIR): { id: string; sql: st
 export async function runTpchOverhead(report: Report, opts: OverheadOptions): Promise<void> {
   const dir = opts.queryDir ?? TPCH_QUERY_DIR;
   const queries = tpchQueries(dir);
-  // Planned as the gateway plans it: under bob's rows-per-answer cap.
-  const bob = await opts.access.forQuery(BOB);
-  const limits = { maxRows: bob.maxRowsPerAnswer };
+  const bob = await opts.access.gatewayPlanner(BOB);
   console.log('');
   console.log(
     `## 1a. Policy overhead, TPC-H SF${opts.tpchScale}: ${queries.length} queries as bob, gateway over HTTP vs DuckDB in process (${opts.runs} warm runs each)`,
@@ -76,7 +73,7 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
   );
   const results: Timed[] = [];
   for (const q of queries) {
-    const plan = planQuery(q.sql, bob.scope, limits);
+    const plan = bob.plan(q.sql);
     const gw: number[] = [];
     const direct: number[] = [];
     const rendered: number[] = [];
@@ -96,7 +93,7 @@ export async function runTpchOverhead(report: Report, opts: OverheadOptions): Pr
       await opts.direct.rows(plan.sql);
       const r = performance.now() - t;
       t = performance.now();
-      const engine = await opts.pool.query({ plan, maxRows: limits.maxRows, format: 'json' });
+      const engine = await opts.pool.query({ plan, maxRows: bob.maxRows, format: 'json' });
       const e = performance.now() - t;
       if (i > 0) {
         gw.push(g);
@@ -176,7 +173,7 @@ async function runCitizenOverhead(report: Report, opts: OverheadOptions): Promis
   console.log(
     'query                      | gateway p50 ms | raw SQL, no policy ms | rendered SQL ms | gw/raw | gw/rendered | rows',
   );
-  const access = await opts.access.forQuery(ALICE);
+  const alice = await opts.access.gatewayPlanner(ALICE);
   const results: {
     id: string;
     gatewayMs: number;
@@ -185,7 +182,7 @@ async function runCitizenOverhead(report: Report, opts: OverheadOptions): Promis
     rows: number;
   }[] = [];
   for (const q of CITIZEN_QUERIES) {
-    const plan = planQuery(q.sluice, access.scope, { maxRows: access.maxRowsPerAnswer });
+    const plan = alice.plan(q.sluice);
     const gw: number[] = [];
     const raw: number[] = [];
     const rendered: number[] = [];
